@@ -1,0 +1,396 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Texts of the real API.
+const (
+	tipEnterprise = "Get 20x faster image generation using enterprise plan. Click here : https://modelslab.com/enterprise"
+	tipFetchImage = "Your image is processing in background, you can get this image using fetch API: here is link for fetch api : https://docs.modelslab.com/image-generation/community-models/dreamboothfetchqueimg"
+	tipLegacy     = "1. Make sure you are passing Content-Type: application/json in header. 2. Make sure you are doing POST request with valid JSON. 3. Make sure your JSON does not have error, use jsonlint to validate json array. 4. Make sure you have valid API key."
+	tipNotFound   = "Make sure the request id is correct and belongs to your API key; results of old requests expire."
+	msgEstimated  = "Try to fetch request after seconds estimated"
+	msgTryLater   = "try again later."
+	msgRateLimit  = "Rate limit exceeded. Maximum 5 queued requests allowed."
+	redacted      = "[redacted]"
+	maxBody       = 64 << 20 // base64 inputs can be large
+	maxSamples    = 4
+)
+
+// apiPath matches the generation API: /api/v3 … /api/v7.
+var apiPath = regexp.MustCompile(`^/api/v([3-7])/(.+)$`)
+
+// statusWriter remembers the status written, for Request.Status.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// call is one decoded API request.
+type call struct {
+	body    map[string]any // decoded with UseNumber; nil if not a JSON object
+	bodyErr bool           // the body was present but not a JSON object
+	key     string
+	base    string
+}
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writePHP(w, http.StatusRequestEntityTooLarge, object{{"status", "error"}, {"message", "Request body too large"}})
+			return
+		}
+		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", "Invalid API Request"}, {"tip", tipLegacy}})
+		return
+	}
+	c := call{base: baseURL(r)}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		c.body = map[string]any{}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&c.body) != nil || c.body == nil || dec.More() {
+			c.body, c.bodyErr = nil, true
+		}
+	}
+	if k, ok := c.body["key"].(string); ok {
+		c.key = k
+	}
+	headerKey := r.Header.Get("key")
+	if c.key == "" {
+		c.key = headerKey
+	}
+
+	// Record the request (key redacted) before answering.
+	rec := Request{Time: time.Now(), Method: r.Method, Path: r.URL.Path, HeaderKey: r.Header.Values("key") != nil}
+	if !c.bodyErr {
+		var plain map[string]any
+		if json.Unmarshal(raw, &plain) == nil && plain != nil {
+			if _, ok := plain["key"]; ok {
+				plain["key"] = redacted
+			}
+			rec.Body = plain
+		}
+	}
+	s.mu.Lock()
+	idx := len(s.reqs)
+	s.reqs = append(s.reqs, rec)
+	s.mu.Unlock()
+
+	sw := &statusWriter{ResponseWriter: w}
+	note := s.route(sw, r, &c)
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	s.mu.Lock()
+	s.reqs[idx].Status = sw.status
+	s.mu.Unlock()
+	if note != "" {
+		note = " (" + note + ")"
+	}
+	s.logf("sandbox: %s %s -> %d%s", r.Method, r.URL.Path, sw.status, note)
+}
+
+// route dispatches an /api/ request and returns a short note for the log.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, c *call) string {
+	m := apiPath.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		notFound(w)
+		return ""
+	}
+	version := m[1]
+	segs := strings.Split(strings.TrimSuffix(m[2], "/"), "/")
+	for _, seg := range segs {
+		if seg == "" {
+			notFound(w)
+			return ""
+		}
+	}
+	fetchAt := -1
+	for i, seg := range segs {
+		if seg == "fetch" {
+			fetchAt = i
+			break
+		}
+	}
+	isFetch := fetchAt >= 0 && len(segs) <= fetchAt+2
+	if fetchAt >= 0 && !isFetch || fetchAt < 0 && len(segs) > 2 {
+		notFound(w)
+		return ""
+	}
+	if r.Method != http.MethodPost {
+		// The real API only takes POST here; a GET fetch is a client bug.
+		w.Header().Set("Allow", http.MethodPost)
+		writePHP(w, http.StatusMethodNotAllowed, object{{"status", "error"}, {"message", "Method not allowed, use POST"}, {"tip", tipLegacy}})
+		return ""
+	}
+	if isFetch {
+		service := strings.Join(segs[:fetchAt], "/")
+		id := ""
+		if len(segs) == fetchAt+2 {
+			id = segs[fetchAt+1]
+		} else {
+			id = idText(c.body["request_id"])
+		}
+		return s.fetch(w, c, service, id)
+	}
+	if len(segs) == 2 && segs[0] == "processing" && segs[1] == "request_count" {
+		return s.requestCount(w, c)
+	}
+	service, op := "", segs[0]
+	if len(segs) == 2 {
+		service, op = segs[0], segs[1]
+	}
+	return s.submit(w, c, version, service, op)
+}
+
+// authError writes the legacy invalid-key or invalid-request answer when
+// the call is not acceptable, and reports whether it did.
+func (s *Server) authError(w http.ResponseWriter, c *call) bool {
+	if c.bodyErr {
+		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", "Invalid API Request"}, {"tip", tipLegacy}})
+		return true
+	}
+	if c.key == "" || (s.opts.Key != "" && c.key != s.opts.Key) {
+		writePHP(w, http.StatusUnauthorized, object{{"status", "error"}, {"message", "Invalid Api Key"}, {"tip", tipLegacy}})
+		return true
+	}
+	return false
+}
+
+// promptRequired lists the text-driven operations whose prompt is mandatory.
+var promptRequired = map[string]bool{
+	"text2img": true, "text-to-image": true,
+	"text2video": true, "text2video_ultra": true, "text-to-video": true,
+	"text_to_3d":     true,
+	"text_to_speech": true, "text-to-speech": true, "text_to_audio": true,
+	"music_gen": true, "music-gen": true, "sound-generation": true, "sfx": true,
+}
+
+// imageFamily tells whether a service answers like the images API
+// ("messege", tip_1); the others say "message".
+func imageFamily(service string) bool {
+	switch service {
+	case "", "images", "realtime", "image_editing", "interior", "faceswap", "deepfake", "dreambooth", "controlnet":
+		return true
+	}
+	return false
+}
+
+// fetchURL is the fetch_result of a job: v7 jobs fetch on v7, everything
+// else on v6; controlnet and legacy single-segment endpoints on images;
+// speech to text on whisper (as the real API does).
+func fetchURL(base, version, service, op, id string) string {
+	v := "6"
+	if version == "7" {
+		v = "7"
+	}
+	switch {
+	case service == "" || service == "controlnet" || service == "dreambooth":
+		service = "images"
+	case service == "voice" && op == "speech_to_text":
+		service = "whisper"
+	}
+	return base + "/api/v" + v + "/" + service + "/fetch/" + id
+}
+
+func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op string) string {
+	s.mu.Lock()
+	s.stats.Submits++
+	s.mu.Unlock()
+	if s.authError(w, c) {
+		return ""
+	}
+	if promptRequired[op] && strings.TrimSpace(str(c.body["prompt"])) == "" {
+		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", "prompt is required"}})
+		return ""
+	}
+
+	now := time.Now()
+	s.mu.Lock()
+	if s.rateLimited < s.opts.RateLimit {
+		s.rateLimited++
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		writePHP(w, http.StatusTooManyRequests, object{
+			{"status", "error"},
+			{"message", msgRateLimit},
+			{"retry_after", seconds(s.opts.RetryAfter)},
+		})
+		return "rate limited"
+	}
+	id := s.nextID
+	s.nextID++
+	s.stats.Jobs++
+	s.mu.Unlock()
+
+	if service == "" && op == "controlnet" {
+		service = "controlnet"
+	}
+	j := s.newJob(c, id, version, service, op, now)
+
+	s.mu.Lock()
+	s.jobs[j.idText] = j
+	s.mu.Unlock()
+	s.scheduleWebhook(j)
+
+	if s.opts.Immediate {
+		if j.failed {
+			writePHP(w, http.StatusOK, object{
+				{"status", "failed"}, {"id", j.idValue}, {"message", j.failMsg}, {"output", ""},
+			})
+			return "id " + j.idText + ", failed"
+		}
+		writePHP(w, http.StatusOK, object{
+			{"status", "success"},
+			{"generationTime", j.generationTime},
+			{"id", j.idValue},
+			{"output", j.files},
+			{"proxy_links", j.proxy},
+			{"meta", j.meta},
+		})
+		return "id " + j.idText + ", immediate"
+	}
+
+	ans := object{{"status", "processing"}, {"tip", tipEnterprise}}
+	msgKey := "message"
+	if imageFamily(service) {
+		ans = append(ans, field{"tip_1", tipFetchImage})
+		msgKey = "messege"
+	}
+	ans = append(ans,
+		field{"eta", seconds(s.opts.ETA)},
+		field{msgKey, msgEstimated},
+		field{"webhook_status", ""},
+		field{"fetch_result", j.fetchResult},
+		field{"id", j.idValue},
+		field{"output", []string{}},
+		field{"meta", j.meta},
+		field{"future_links", j.files},
+	)
+	if !imageFamily(service) {
+		ans = append(ans, field{"proxy_links", j.proxy})
+	}
+	if service == "3d" {
+		ans = append(ans, field{"extra_assets", []string{}})
+	}
+	writePHP(w, http.StatusOK, ans)
+	return "id " + j.idText
+}
+
+func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) string {
+	s.mu.Lock()
+	s.stats.Fetches++
+	j := s.jobs[id]
+	s.mu.Unlock()
+	if s.authError(w, c) {
+		return ""
+	}
+	if j == nil {
+		writePHP(w, http.StatusOK, object{
+			{"status", "failed"}, {"id", ""}, {"message", "Request not found"}, {"output", ""}, {"tip", tipNotFound},
+		})
+		return "unknown id"
+	}
+	if !j.done(time.Now()) {
+		msgKey := "message"
+		if imageFamily(service) {
+			msgKey = "messege"
+		}
+		writePHP(w, http.StatusOK, object{
+			{"status", "processing"}, {msgKey, msgTryLater}, {"output", ""}, {"tip", tipEnterprise},
+		})
+		return "id " + id + ", processing"
+	}
+	if j.failed {
+		writePHP(w, http.StatusOK, object{
+			{"status", "failed"}, {"id", j.idText}, {"message", j.failMsg}, {"output", ""},
+		})
+		return "id " + id + ", failed"
+	}
+	writePHP(w, http.StatusOK, object{
+		{"status", "success"}, {"id", j.idValue}, {"output", j.files}, {"proxy_links", j.proxy},
+	})
+	return "id " + id + ", success"
+}
+
+// requestCount answers /api/v6/processing/request_count with the jobs not yet
+// done.
+func (s *Server) requestCount(w http.ResponseWriter, c *call) string {
+	if s.authError(w, c) {
+		return ""
+	}
+	now := time.Now()
+	n := 0
+	s.mu.Lock()
+	for _, j := range s.jobs {
+		if !j.done(now) {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	writePHP(w, http.StatusOK, object{{"status", "success"}, {"processing_count", n}})
+	return ""
+}
+
+// seconds renders a duration the way the API writes eta and retry_after:
+// an integer when whole, else a float.
+func seconds(d time.Duration) any {
+	if d%time.Second == 0 {
+		return int64(d / time.Second)
+	}
+	return math.Round(d.Seconds()*1000) / 1000
+}
+
+// str returns v as text when it is a JSON string or number, else "".
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
+// idText turns a request_id (string or number) into the id's text.
+func idText(v any) string {
+	return strings.TrimSpace(str(v))
+}
+
+// number reads a numeric parameter sent as a number or a numeric string.
+func number(v any) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(str(v)), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}

@@ -1,0 +1,21 @@
+// Package sandbox is a ModelsLab-compatible local API.
+//
+// It backs `mlab sandbox`, `mlab img --sandbox` (started in-process so the
+// quick start works with no API key) and every test that needs a server. It
+// answers with the payload shapes the real API sends (see
+// testdata/payloads): processing answers with eta, fetch_result,
+// future_links and meta; the minimal fetch bodies; the legacy error bodies;
+// PHP-style escaped slashes ("https:\/\/...") in every API answer. Jobs run
+// for Options.Delay, after which their output files are served under
+// /generations/ and, when the submit carried a webhook URL, a best-effort
+// webhook is POSTed. Fault knobs (failures, rate limits, dropped, delayed or
+// duplicated webhooks, a wrong eta, string ids) let tests exercise every
+// path of a client.
+//
+// Besides the API, the server answers GET /_sandbox/health,
+// GET /_sandbox/requests (every API request received, keys redacted) and
+// GET /_sandbox/stats for test scripts.
+//
+// The package uses only the standard library and must not be imported by
+// non-sandbox code paths of mlab.
+package sandbox

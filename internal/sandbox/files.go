@@ -1,0 +1,185 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	"image/color/palette"
+	"image/gif"
+	"image/png"
+	"math"
+	"strings"
+)
+
+// fileKind is the type of file a job produces.
+type fileKind struct {
+	ext         string
+	contentType string
+}
+
+var (
+	kindPNG = fileKind{"png", "image/png"}
+	kindGIF = fileKind{"gif", "image/gif"}
+	kindWAV = fileKind{"wav", "audio/wav"}
+	kindTXT = fileKind{"txt", "text/plain; charset=utf-8"}
+	kindGLB = fileKind{"glb", "model/gltf-binary"}
+	kindOBJ = fileKind{"obj", "model/obj"}
+	kindSTL = fileKind{"stl", "model/stl"}
+	kindPLY = fileKind{"ply", "application/x-ply"}
+)
+
+// kindFor picks the output file type of a job from its service, operation
+// and request body.
+func kindFor(service, op string, body map[string]any) fileKind {
+	switch service {
+	case "video", "video-fusion":
+		// A real MP4 is too much to synthesise with the standard library;
+		// text2video also offers output_type "gif", which we always serve.
+		return kindGIF
+	case "whisper":
+		return kindTXT
+	case "voice":
+		if op == "speech_to_text" || op == "speech-to-text" {
+			return kindTXT
+		}
+		return kindWAV
+	case "3d":
+		switch strings.ToLower(str(body["output_format"])) {
+		case "obj":
+			return kindOBJ
+		case "stl":
+			return kindSTL
+		case "ply":
+			return kindPLY
+		}
+		return kindGLB
+	}
+	return kindPNG
+}
+
+// render produces output file n of job id. Files differ by id and n.
+func render(k fileKind, id int64, n int) ([]byte, error) {
+	switch k {
+	case kindPNG:
+		return renderPNG(id, n)
+	case kindGIF:
+		return renderGIF(id, n)
+	case kindWAV:
+		return renderWAV(id, n), nil
+	case kindTXT:
+		return []byte(fmt.Sprintf("Sandbox transcript of job %d, part %d.\n", id, n)), nil
+	case kindGLB:
+		return renderGLB(), nil
+	case kindOBJ:
+		return []byte("# mlab sandbox\no sandbox\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"), nil
+	case kindSTL:
+		return []byte("solid sandbox\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 0\n   vertex 1 0 0\n   vertex 0 1 0\n  endloop\n endfacet\nendsolid sandbox\n"), nil
+	case kindPLY:
+		return []byte("ply\nformat ascii 1.0\ncomment mlab sandbox\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"), nil
+	}
+	return nil, fmt.Errorf("sandbox: no renderer for %q", k.ext)
+}
+
+// seedColor derives a base colour from the job id and sample number.
+func seedColor(id int64, n int) (uint8, uint8, uint8) {
+	h := uint64(id)*0x9E3779B97F4A7C15 + uint64(n+1)*0xBF58476D1CE4E5B9
+	h ^= h >> 31
+	return uint8(h), uint8(h >> 8), uint8(h >> 16)
+}
+
+func renderPNG(id int64, n int) ([]byte, error) {
+	const size = 64
+	r0, g0, b0 := seedColor(id, n)
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	for y := range size {
+		for x := range size {
+			img.SetNRGBA(x, y, color.NRGBA{
+				R: r0 + uint8(x*4),
+				G: g0 + uint8(y*4),
+				B: b0 + uint8((x+y)*2),
+				A: 0xff,
+			})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func renderGIF(id int64, n int) ([]byte, error) {
+	const size, frames = 32, 4
+	r0, g0, b0 := seedColor(id, n)
+	anim := &gif.GIF{}
+	for f := range frames {
+		img := image.NewPaletted(image.Rect(0, 0, size, size), palette.Plan9)
+		for y := range size {
+			for x := range size {
+				img.Set(x, y, color.RGBA{r0 + uint8(x*8+f*32), g0 + uint8(y*8), b0 + uint8(f*48), 0xff})
+			}
+		}
+		anim.Image = append(anim.Image, img)
+		anim.Delay = append(anim.Delay, 10)
+	}
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, anim); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// renderWAV synthesises a quarter second of 8 kHz, 16-bit mono sine wave.
+func renderWAV(id int64, n int) []byte {
+	const rate, samples = 8000, 2000
+	freq := 220 + float64(id%200) + 110*float64(n)
+	data := make([]byte, samples*2)
+	for i := range samples {
+		v := int16(8000 * math.Sin(2*math.Pi*freq*float64(i)/rate))
+		binary.LittleEndian.PutUint16(data[i*2:], uint16(v))
+	}
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(36+len(data)))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{
+		uint32(16),       // fmt chunk size
+		uint16(1),        // PCM
+		uint16(1),        // mono
+		uint32(rate),     // sample rate
+		uint32(rate * 2), // byte rate
+		uint16(2),        // block align
+		uint16(16),       // bits per sample
+	} {
+		_ = binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(data)))
+	b.Write(data)
+	return b.Bytes()
+}
+
+// renderGLB builds a minimal valid binary glTF 2.0 file holding one triangle.
+func renderGLB() []byte {
+	var bin bytes.Buffer
+	for _, v := range []float32{0, 0, 0, 1, 0, 0, 0, 1, 0} {
+		_ = binary.Write(&bin, binary.LittleEndian, v)
+	}
+	js := []byte(`{"asset":{"version":"2.0","generator":"mlab sandbox"},"scene":0,"scenes":[{"nodes":[0]}],"nodes":[{"mesh":0}],` +
+		`"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}],` +
+		`"accessors":[{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","max":[1,1,0],"min":[0,0,0]}],` +
+		`"bufferViews":[{"buffer":0,"byteLength":36}],"buffers":[{"byteLength":36}]}`)
+	for len(js)%4 != 0 {
+		js = append(js, ' ')
+	}
+	total := 12 + 8 + len(js) + 8 + bin.Len()
+	var b bytes.Buffer
+	b.WriteString("glTF")
+	_ = binary.Write(&b, binary.LittleEndian, []uint32{2, uint32(total), uint32(len(js)), 0x4E4F534A})
+	b.Write(js)
+	_ = binary.Write(&b, binary.LittleEndian, []uint32{uint32(bin.Len()), 0x004E4942})
+	b.Write(bin.Bytes())
+	return b.Bytes()
+}

@@ -1,0 +1,202 @@
+package sandbox
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// job is one generation job. Its fields are set at creation and never
+// change, so it is read without locking.
+type job struct {
+	id             int64
+	idText         string
+	idValue        any // int64, or string with Options.StringIDs
+	service, op    string
+	kind           fileKind
+	samples        int
+	doneAt         time.Time
+	failed         bool
+	failMsg        string
+	generationTime float64
+	webhook        string
+	trackID        any // as sent (nil when absent)
+	fetchResult    string
+	files, proxy   []string
+	meta           object
+}
+
+// done tells whether the job has finished (succeeded or failed) at now.
+func (j *job) done(now time.Time) bool { return !now.Before(j.doneAt) }
+
+func (s *Server) newJob(c *call, id int64, version, service, op string, now time.Time) *job {
+	j := &job{
+		id:      id,
+		idText:  strconv.FormatInt(id, 10),
+		service: service,
+		op:      op,
+		kind:    kindFor(service, op, c.body),
+		samples: 1,
+		doneAt:  now.Add(s.opts.Delay),
+		failed:  s.opts.Fail,
+		failMsg: s.opts.FailMessage,
+	}
+	j.idValue = id
+	if s.opts.StringIDs {
+		j.idValue = j.idText
+	}
+	if s.opts.Immediate {
+		j.doneAt = now
+	}
+	j.generationTime = s.opts.Delay.Seconds()
+	if j.generationTime == 0 {
+		j.generationTime = 0.42
+	}
+	if n, ok := number(c.body["samples"]); ok {
+		j.samples = min(max(int(n), 1), maxSamples)
+	}
+	if wh, ok := c.body["webhook"].(string); ok {
+		j.webhook = strings.TrimSpace(wh)
+	}
+	if v, ok := c.body["track_id"]; ok {
+		j.trackID = v
+	}
+	j.fetchResult = fetchURL(c.base, version, service, op, j.idText)
+	for n := range j.samples {
+		name := fmt.Sprintf("/generations/%d-%d.%s", id, n, j.kind.ext)
+		j.files = append(j.files, c.base+name)
+		j.proxy = append(j.proxy, c.base+"/proxy"+name)
+	}
+	j.meta = s.meta(c, j)
+	return j
+}
+
+// meta echoes the effective parameters like the real API: dimensions as
+// W/H, the seed chosen, track_id as a string, the id as a string and the
+// future links in output.
+func (s *Server) meta(c *call, j *job) object {
+	b := c.body
+	orNull := func(k string) any {
+		if v, ok := b[k]; ok {
+			return v
+		}
+		return nil
+	}
+	num := func(k string, def float64) any {
+		if f, ok := number(b[k]); ok {
+			return f
+		}
+		return def
+	}
+	yesNo := func(k, def string) any {
+		switch v := b[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case bool:
+			if v {
+				return "yes"
+			}
+			return "no"
+		}
+		return def
+	}
+	seed := any(nil)
+	if f, ok := number(b["seed"]); ok {
+		seed = int64(f)
+	} else {
+		seed = int64(uint64(j.id) * 2654435761 % 4294967296) // "random" but stable
+	}
+	var track any
+	if t := str(j.trackID); t != "" {
+		track = t
+	}
+	var webhook any
+	if j.webhook != "" {
+		webhook = j.webhook
+	}
+	m := object{
+		{"prompt", str(b["prompt"])},
+		{"model_id", orNull("model_id")},
+		{"negative_prompt", str(b["negative_prompt"])},
+	}
+	if imageFamily(j.service) {
+		m = append(m,
+			field{"scheduler", orDefault(b["scheduler"], "UniPCMultistepScheduler")},
+			field{"safety_checker", yesNo("safety_checker", "no")},
+			field{"W", num("width", 512)},
+			field{"H", num("height", 512)},
+			field{"guidance_scale", num("guidance_scale", 7.5)},
+			field{"seed", seed},
+			field{"steps", num("num_inference_steps", 30)},
+			field{"n_samples", j.samples},
+			field{"instant_response", yesNo("instant_response", "no")},
+			field{"enhance_prompt", yesNo("enhance_prompt", "no")},
+			field{"upscale", yesNo("upscale", "no")},
+			field{"lora", orNull("lora_model")},
+			field{"lora_strength", num("lora_strength", 1)},
+		)
+	} else {
+		m = append(m, field{"seed", seed})
+		if j.service == "3d" {
+			m = append(m, field{"output_format", j.kind.ext})
+		}
+	}
+	m = append(m,
+		field{"temp", yesNo("temp", "no")},
+		field{"base64", yesNo("base64", "no")},
+		field{"webhook", webhook},
+		field{"track_id", track},
+		field{"id", j.idText},
+		field{"file_prefix", j.idText},
+		field{"output", j.files},
+	)
+	return m
+}
+
+func orDefault(v any, def string) string {
+	if s := str(v); s != "" {
+		return s
+	}
+	return def
+}
+
+// serveFile serves GET /generations/<id>-<n>.<ext> (and the same under
+// /proxy): 404 until the job is done, like real future links.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	if !getOrHead(w, r) {
+		return
+	}
+	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	dot := strings.LastIndexByte(name, '.')
+	dash := strings.LastIndexByte(name, '-')
+	if dot < 0 || dash < 0 || dash > dot {
+		notFound(w)
+		return
+	}
+	idStr, nStr, ext := name[:dash], name[dash+1:dot], name[dot+1:]
+	n, err := strconv.Atoi(nStr)
+	s.mu.Lock()
+	j := s.jobs[idStr]
+	s.mu.Unlock()
+	if err != nil || j == nil || n < 0 || n >= j.samples || ext != j.kind.ext || j.failed || !j.done(time.Now()) {
+		notFound(w)
+		return
+	}
+	data, err := render(j.kind, j.id, n)
+	if err != nil {
+		writePHP(w, http.StatusInternalServerError, object{{"status", "error"}, {"message", err.Error()}})
+		return
+	}
+	w.Header().Set("Content-Type", j.kind.contentType)
+	sw := &statusWriter{ResponseWriter: w}
+	http.ServeContent(sw, r, name, j.doneAt, strings.NewReader(string(data)))
+	if r.Method == http.MethodGet && (sw.status == http.StatusOK || sw.status == http.StatusPartialContent) {
+		s.mu.Lock()
+		s.stats.Downloads++
+		s.mu.Unlock()
+	}
+}

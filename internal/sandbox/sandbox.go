@@ -1,0 +1,338 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server. The zero value is a well-behaved server whose
+// jobs take two seconds.
+type Options struct {
+	// Delay is how long each job runs before it is done; default 2s.
+	// Use a negative value for jobs that are done as soon as they are created
+	// (while still answering "processing" on submit).
+	Delay time.Duration
+	// ETA is the eta reported on submit; default Delay. Set it wrong on
+	// purpose to test clients that trust it too much.
+	ETA time.Duration
+	// DropWebhooks means never POST the webhook.
+	DropWebhooks bool
+	// DuplicateWebhooks POSTs every webhook twice, back to back.
+	DuplicateWebhooks bool
+	// WebhookDelay is an extra delay before the webhook POST once the job is
+	// done (default 0).
+	WebhookDelay time.Duration
+	// Fail makes every job end failed: the webhook and fetch say "failed"
+	// with FailMessage.
+	Fail bool
+	// FailMessage is the reason given for failed jobs; default
+	// "Failed, Try Again" (the legacy wording).
+	FailMessage string
+	// Immediate answers a submit with status "success" directly (no
+	// processing); the files are ready at once.
+	Immediate bool
+	// RateLimit answers the first N submits with HTTP 429
+	// {"status":"error","message":"Rate limit exceeded. Maximum 5 queued
+	// requests allowed.","retry_after":<RetryAfter seconds>}.
+	RateLimit int
+	// RetryAfter is the retry_after of RateLimit answers; default 1s.
+	// Whole seconds are written as a JSON integer, anything else as a
+	// float (0.05).
+	RetryAfter time.Duration
+	// Key, when set, is the only API key accepted; "" accepts any non-empty
+	// key.
+	Key string
+	// StringIDs emits ids as JSON strings instead of integers.
+	StringIDs bool
+	// Logf is an optional log sink for requests, webhooks sent and their
+	// answers. API keys are never logged.
+	Logf func(format string, args ...any)
+}
+
+// Request is one API request the server received.
+type Request struct {
+	// Time is when the request arrived.
+	Time time.Time `json:"time"`
+	// Method and Path are the HTTP method and URL path.
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Body is the decoded JSON object of the body (nil when it was not a
+	// JSON object), with the value of "key" replaced by "[redacted]".
+	Body map[string]any `json:"body"`
+	// HeaderKey tells whether a "key" header was present.
+	HeaderKey bool `json:"header_key"`
+	// Status is the HTTP status the server answered with.
+	Status int `json:"status"`
+}
+
+// Stats counts what the server did.
+type Stats struct {
+	// Submits counts submit requests, including rejected ones (bad key,
+	// bad body, rate limited).
+	Submits int `json:"submits"`
+	// Jobs counts jobs created by accepted submits.
+	Jobs int `json:"jobs"`
+	// RateLimited counts submits answered 429.
+	RateLimited int `json:"rate_limited"`
+	// Fetches counts fetch requests, whatever their answer.
+	Fetches int `json:"fetches"`
+	// WebhooksSent counts webhook POSTs that got an HTTP answer (any
+	// status); duplicates count twice.
+	WebhooksSent int `json:"webhooks_sent"`
+	// WebhookErrors counts webhook POSTs that got no HTTP answer
+	// (connection refused, timeout, cancelled by Close).
+	WebhookErrors int `json:"webhook_errors"`
+	// Downloads counts output files served with 200 or 206 to a GET.
+	Downloads int `json:"downloads"`
+}
+
+// Server is a ModelsLab-compatible API. It implements http.Handler, so it can
+// be mounted on an httptest.Server, or it can serve by itself with Start.
+type Server struct {
+	opts Options
+
+	ctx    context.Context // cancelled by Close; bounds webhook sends
+	cancel context.CancelFunc
+	client *http.Client
+	tr     *http.Transport
+	wg     sync.WaitGroup // pending webhook timers and senders
+
+	mu          sync.Mutex
+	nextID      int64
+	jobs        map[string]*job
+	timers      map[string]*time.Timer
+	reqs        []Request
+	stats       Stats
+	rateLimited int
+	closed      bool
+	srv         *http.Server
+	url         string
+	serveDone   chan struct{}
+}
+
+// firstID is the first job id handed out, in the range of real ids.
+const firstID = 134701497
+
+// New returns a Server with opts, defaults filled in. It does not listen:
+// use it as an http.Handler or call Start.
+func New(opts Options) *Server {
+	if opts.Delay == 0 {
+		opts.Delay = 2 * time.Second
+	}
+	if opts.Delay < 0 {
+		opts.Delay = 0
+	}
+	if opts.ETA == 0 {
+		opts.ETA = opts.Delay
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
+	if opts.FailMessage == "" {
+		opts.FailMessage = "Failed, Try Again"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &http.Transport{
+		Proxy:               nil, // webhooks go where they are told, never through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &Server{
+		opts:   opts,
+		ctx:    ctx,
+		cancel: cancel,
+		tr:     tr,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		nextID: firstID,
+		jobs:   map[string]*job{},
+		timers: map[string]*time.Timer{},
+	}
+}
+
+// Start listens on addr ("" means "127.0.0.1:0"), serves in the background
+// and returns the base URL, e.g. "http://127.0.0.1:41234". A wildcard host
+// (":8080", "0.0.0.0:8080") is reported as 127.0.0.1.
+func (s *Server) Start(addr string) (string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", errors.New("sandbox: Start after Close")
+	}
+	if s.srv != nil {
+		return "", errors.New("sandbox: already started")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: %w", err)
+	}
+	tcp := ln.Addr().(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.url = "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.serveDone = make(chan struct{})
+	go func(srv *http.Server, done chan struct{}) {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logf("sandbox: serve: %v", err)
+		}
+	}(s.srv, s.serveDone)
+	s.logf("sandbox: listening on %s", s.url)
+	return s.url, nil
+}
+
+// URL returns the base URL Start returned, or "" if the server was not
+// started with Start.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Close stops serving (when started with Start), cancels pending webhooks
+// and timers, aborts webhook POSTs in flight and waits for every goroutine
+// the server started. No webhook is sent after Close returns. Close is
+// idempotent. Once closed, the handler still answers requests but schedules
+// no more webhooks.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for id, t := range s.timers {
+		if t.Stop() {
+			s.wg.Done() // the timer function will never run
+		}
+		delete(s.timers, id)
+	}
+	srv, done := s.srv, s.serveDone
+	s.mu.Unlock()
+
+	s.cancel()
+	var err error
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err = srv.Shutdown(ctx); err != nil {
+			err = srv.Close()
+		}
+		cancel()
+		<-done
+	}
+	s.wg.Wait()
+	s.tr.CloseIdleConnections()
+	return err
+}
+
+// Requests returns every request under /api/ received so far, in order,
+// with keys redacted. Requests for /_sandbox/, for output files and for
+// other unknown paths are not recorded.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// ServeHTTP answers the API (/api/v3 … /api/v7), the output files
+// (/generations/ and /proxy/generations/) and the sandbox's own endpoints:
+// GET /_sandbox/health, GET /_sandbox/requests (Requests as a JSON array)
+// and GET /_sandbox/stats (Stats as a JSON object). Anything else is a 404
+// {"status":"error","message":"Not found"}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/_sandbox/health":
+		if !getOrHead(w, r) {
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case p == "/_sandbox/requests":
+		if !getOrHead(w, r) {
+			return
+		}
+		reqs := s.Requests()
+		if reqs == nil {
+			reqs = []Request{}
+		}
+		writeJSON(w, http.StatusOK, reqs)
+	case p == "/_sandbox/stats":
+		if !getOrHead(w, r) {
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Stats())
+	case strings.HasPrefix(p, "/generations/"), strings.HasPrefix(p, "/proxy/generations/"):
+		s.serveFile(w, r)
+	case strings.HasPrefix(p, "/api/"):
+		s.serveAPI(w, r)
+	default:
+		notFound(w)
+	}
+}
+
+func getOrHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"status": "error", "message": "Method not allowed"})
+	return false
+}
+
+// writeJSON writes plain (not PHP-escaped) JSON, for the sandbox's own
+// endpoints.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"status":"error","message":"sandbox: cannot encode answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func notFound(w http.ResponseWriter) {
+	writePHP(w, http.StatusNotFound, object{{"status", "error"}, {"message", "Not found"}})
+}
+
+// baseURL is the URL the request came in on, so links work whether the
+// server runs via Start, httptest or behind a port forward.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
