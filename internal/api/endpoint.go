@@ -1,0 +1,206 @@
+package api
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// AuthStyle says where an endpoint expects the API key.
+type AuthStyle int
+
+const (
+	// AuthBody sends the key as the "key" field of the JSON body (v3–v6).
+	AuthBody AuthStyle = iota
+	// AuthHeader sends the key only in a "key" HTTP header (workflows).
+	AuthHeader
+	// AuthBoth sends the key in the body and in the "key" header (v7).
+	AuthBoth
+)
+
+// String returns "body", "header" or "both".
+func (a AuthStyle) String() string {
+	switch a {
+	case AuthBody:
+		return "body"
+	case AuthHeader:
+		return "header"
+	case AuthBoth:
+		return "both"
+	}
+	return "unknown"
+}
+
+func (a AuthStyle) inBody() bool   { return a == AuthBody || a == AuthBoth }
+func (a AuthStyle) inHeader() bool { return a == AuthHeader || a == AuthBoth }
+
+// Endpoint is one row of the catalogue: everything a generic submit-and-wait
+// command needs to drive a ModelsLab generation endpoint.
+type Endpoint struct {
+	// Name is the catalogue key, e.g. "text2img".
+	Name string
+	// Kind is the command family: "img", "edit", "video", "audio", "3d"
+	// (later also "train" and "workflow").
+	Kind string
+	// Summary is one line for help text.
+	Summary string
+	// SubmitPath is the path the job is POSTed to, e.g. "/api/v6/images/text2img".
+	SubmitPath string
+	// FetchPath is the poll path with an "{id}" placeholder,
+	// e.g. "/api/v6/images/fetch/{id}".
+	FetchPath string
+	// Auth says where the key goes.
+	Auth AuthStyle
+	// Required lists body fields that must be present besides "key".
+	Required []string
+}
+
+// SubmitURL returns base + SubmitPath (base may end in a slash).
+func (e Endpoint) SubmitURL(base string) string {
+	return strings.TrimRight(base, "/") + e.SubmitPath
+}
+
+// FetchURL returns base + FetchPath with "{id}" replaced by the path-escaped id.
+func (e Endpoint) FetchURL(base, id string) string {
+	return strings.TrimRight(base, "/") + strings.ReplaceAll(e.FetchPath, "{id}", url.PathEscape(id))
+}
+
+// Missing returns the Required fields that body lacks, in Required order. A
+// field counts as missing when it is absent, nil or an empty string.
+func (e Endpoint) Missing(body map[string]any) []string {
+	var missing []string
+	for _, f := range e.Required {
+		v, ok := body[f]
+		if !ok || v == nil {
+			missing = append(missing, f)
+			continue
+		}
+		if s, isStr := v.(string); isStr && strings.TrimSpace(s) == "" {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+const (
+	fetchImages   = "/api/v6/images/fetch/{id}"
+	fetchRealtime = "/api/v6/realtime/fetch/{id}"
+	fetchVideo    = "/api/v6/video/fetch/{id}"
+	fetchVoice    = "/api/v6/voice/fetch/{id}"
+	fetch3D       = "/api/v6/3d/fetch/{id}"
+	fetchEditing  = "/api/v6/image_editing/fetch/{id}"
+)
+
+// catalogue is the endpoint table. Adding a row is all it takes for a
+// generic `mlab run NAME` to drive an endpoint. Required fields follow the
+// official OpenAPI files, minus fields a default can supply.
+var catalogue = []Endpoint{
+	// Images (v6 community models, Flux via model_id, ControlNet on v5).
+	{Name: "text2img", Kind: "img", Summary: "Generate images from a text prompt",
+		SubmitPath: "/api/v6/images/text2img", FetchPath: fetchImages, Required: []string{"prompt"}},
+	{Name: "img2img", Kind: "img", Summary: "Generate images from an initial image and a prompt",
+		SubmitPath: "/api/v6/images/img2img", FetchPath: fetchImages, Required: []string{"init_image"}},
+	{Name: "inpaint", Kind: "img", Summary: "Repaint the masked part of an image",
+		SubmitPath: "/api/v6/images/inpaint", FetchPath: fetchImages, Required: []string{"init_image", "mask_image"}},
+	{Name: "controlnet", Kind: "img", Summary: "Generate images guided by a ControlNet model",
+		SubmitPath: "/api/v5/controlnet", FetchPath: fetchImages, Required: []string{"controlnet_model", "init_image"}},
+	{Name: "realtime_text2img", Kind: "img", Summary: "Fast text-to-image (realtime Stable Diffusion)",
+		SubmitPath: "/api/v6/realtime/text2img", FetchPath: fetchRealtime, Required: []string{"prompt"}},
+	{Name: "realtime_img2img", Kind: "img", Summary: "Fast image-to-image (realtime Stable Diffusion)",
+		SubmitPath: "/api/v6/realtime/img2img", FetchPath: fetchRealtime, Required: []string{"prompt", "init_image"}},
+	{Name: "realtime_inpaint", Kind: "img", Summary: "Fast inpainting (realtime Stable Diffusion)",
+		SubmitPath: "/api/v6/realtime/inpaint", FetchPath: fetchRealtime, Required: []string{"prompt", "init_image", "mask_image"}},
+
+	// Video.
+	{Name: "text2video", Kind: "video", Summary: "Generate a video from a text prompt",
+		SubmitPath: "/api/v6/video/text2video", FetchPath: fetchVideo, Required: []string{"prompt"}},
+	{Name: "img2video", Kind: "video", Summary: "Animate an image into a video",
+		SubmitPath: "/api/v6/video/img2video", FetchPath: fetchVideo, Required: []string{"init_image"}},
+	{Name: "text2video_ultra", Kind: "video", Summary: "Generate a high-quality video from a text prompt",
+		SubmitPath: "/api/v6/video/text2video_ultra", FetchPath: fetchVideo, Required: []string{"prompt"}},
+	{Name: "img2video_ultra", Kind: "video", Summary: "Animate an image into a high-quality video",
+		SubmitPath: "/api/v6/video/img2video_ultra", FetchPath: fetchVideo, Required: []string{"init_image", "prompt"}},
+
+	// Audio / voice.
+	{Name: "text_to_speech", Kind: "audio", Summary: "Speak a text (the text goes in prompt)",
+		SubmitPath: "/api/v6/voice/text_to_speech", FetchPath: fetchVoice, Required: []string{"prompt", "voice_id", "language"}},
+	{Name: "text_to_audio", Kind: "audio", Summary: "Speak a text in a cloned voice (init_audio or voice_id)",
+		SubmitPath: "/api/v6/voice/text_to_audio", FetchPath: fetchVoice, Required: []string{"prompt"}},
+	{Name: "voice_to_voice", Kind: "audio", Summary: "Convert a recording into another voice",
+		SubmitPath: "/api/v6/voice/voice_to_voice", FetchPath: fetchVoice, Required: []string{"init_audio", "target_audio"}},
+	{Name: "music_gen", Kind: "audio", Summary: "Generate music from a text prompt",
+		SubmitPath: "/api/v6/voice/music_gen", FetchPath: fetchVoice, Required: []string{"prompt"}},
+	{Name: "song_generator", Kind: "audio", Summary: "Generate a song from lyrics (or generated lyrics)",
+		SubmitPath: "/api/v6/voice/song_generator", FetchPath: fetchVoice},
+
+	// 3D.
+	{Name: "text_to_3d", Kind: "3d", Summary: "Generate a 3D model from a text prompt",
+		SubmitPath: "/api/v6/3d/text_to_3d", FetchPath: fetch3D, Required: []string{"prompt"}},
+	{Name: "image_to_3d", Kind: "3d", Summary: "Generate a 3D model from an image",
+		SubmitPath: "/api/v6/3d/image_to_3d", FetchPath: fetch3D, Required: []string{"init_image"}},
+
+	// Image editing.
+	{Name: "removebg_mask", Kind: "edit", Summary: "Remove the background of an image",
+		SubmitPath: "/api/v6/image_editing/removebg_mask", FetchPath: fetchEditing, Required: []string{"image"}},
+	{Name: "super_resolution", Kind: "edit", Summary: "Upscale an image",
+		SubmitPath: "/api/v6/image_editing/super_resolution", FetchPath: fetchEditing, Required: []string{"init_image"}},
+	{Name: "outpaint", Kind: "edit", Summary: "Extend an image beyond its borders",
+		SubmitPath: "/api/v6/image_editing/outpaint", FetchPath: fetchEditing},
+	{Name: "object_removal", Kind: "edit", Summary: "Remove the masked object from an image",
+		SubmitPath: "/api/v6/image_editing/object_removal", FetchPath: fetchEditing, Required: []string{"init_image", "mask_image"}},
+	{Name: "edit_inpaint", Kind: "edit", Summary: "Repaint the masked part of an image (image editing service)",
+		SubmitPath: "/api/v6/image_editing/inpaint", FetchPath: fetchEditing, Required: []string{"prompt", "init_image", "mask_image"}},
+	{Name: "caption", Kind: "edit", Summary: "Describe an image in words",
+		SubmitPath: "/api/v6/image_editing/caption", FetchPath: fetchEditing, Required: []string{"init_image"}},
+	{Name: "face_gen", Kind: "edit", Summary: "Generate images that keep a given face",
+		SubmitPath: "/api/v6/image_editing/face_gen", FetchPath: fetchEditing, Required: []string{"prompt", "face_image"}},
+	{Name: "head_shot", Kind: "edit", Summary: "Generate a head shot from a face image",
+		SubmitPath: "/api/v6/image_editing/head_shot", FetchPath: fetchEditing, Required: []string{"prompt", "face_image"}},
+	{Name: "flux_headshot", Kind: "edit", Summary: "Generate a head shot from a face image with Flux",
+		SubmitPath: "/api/v6/image_editing/flux_headshot", FetchPath: fetchEditing, Required: []string{"prompt", "face_image"}},
+	{Name: "fashion", Kind: "edit", Summary: "Try a garment on a model image",
+		SubmitPath: "/api/v6/image_editing/fashion", FetchPath: fetchEditing, Required: []string{"init_image", "cloth_image", "cloth_type"}},
+	{Name: "qwen_edit", Kind: "edit", Summary: "Edit images from a text instruction (Qwen)",
+		SubmitPath: "/api/v6/image_editing/qwen_edit", FetchPath: fetchEditing, Required: []string{"prompt", "init_image"}},
+	{Name: "img_mixer", Kind: "edit", Summary: "Mix several images guided by a prompt",
+		SubmitPath: "/api/v6/image_editing/img_mixer", FetchPath: fetchEditing, Required: []string{"prompt", "init_image"}},
+	{Name: "mask_creator", Kind: "edit", Summary: "Create a mask for an object in an image",
+		SubmitPath: "/api/v6/image_editing/mask_creator", FetchPath: fetchEditing, Required: []string{"specific_object"}},
+}
+
+var byName = func() map[string]int {
+	m := make(map[string]int, len(catalogue))
+	for i, e := range catalogue {
+		m[e.Name] = i
+	}
+	return m
+}()
+
+// Lookup returns the catalogue row called name.
+func Lookup(name string) (Endpoint, bool) {
+	i, ok := byName[name]
+	if !ok {
+		return Endpoint{}, false
+	}
+	return cloneEndpoint(catalogue[i]), true
+}
+
+// Catalogue returns a copy of every row, sorted by Kind, then Name.
+func Catalogue() []Endpoint {
+	out := make([]Endpoint, len(catalogue))
+	for i, e := range catalogue {
+		out[i] = cloneEndpoint(e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func cloneEndpoint(e Endpoint) Endpoint {
+	e.Required = append([]string(nil), e.Required...)
+	return e
+}
