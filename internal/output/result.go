@@ -1,0 +1,233 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Result is the JSON contract of one job, printed by [PrintResult]. Keys
+// are stable snake_case; ids are strings; Output and Files are printed as
+// [] (never null) and Meta as null when absent.
+type Result struct {
+	// ID is the ModelsLab request id, as text.
+	ID string `json:"id"`
+	// TrackID is the correlation id mlab sent with the job.
+	TrackID string `json:"track_id"`
+	// Endpoint is the catalogue name of the endpoint, e.g. "text2img".
+	Endpoint string `json:"endpoint"`
+	// Status is "success", "failed", "processing" (timed out or not
+	// waited for), or another status the API reported.
+	Status string `json:"status"`
+	// Output holds the output URLs (or data: URIs) the API returned.
+	Output []string `json:"output"`
+	// Files holds the paths of downloaded outputs, in the order of Output.
+	Files []string `json:"files"`
+	// Via tells how the result arrived: "webhook", "poll", "immediate", or
+	// "" when it was not waited for.
+	Via string `json:"via"`
+	// ETA is the API's estimate in seconds, 0 when none was given.
+	ETA float64 `json:"eta"`
+	// ElapsedMS is the wall time from submit to result, in milliseconds.
+	ElapsedMS int64 `json:"elapsed_ms"`
+	// Message is the API's message (the failure reason when failed).
+	Message string `json:"message"`
+	// Meta is the API's meta object verbatim, or null.
+	Meta json.RawMessage `json:"meta"`
+}
+
+// normalized returns a copy of r whose slices are non-nil and whose Meta is
+// valid JSON or null.
+func (r *Result) normalized() Result {
+	c := *r
+	if c.Output == nil {
+		c.Output = []string{}
+	}
+	if c.Files == nil {
+		c.Files = []string{}
+	}
+	if len(bytes.TrimSpace(c.Meta)) == 0 || !json.Valid(c.Meta) {
+		c.Meta = nil // encodes as null
+	}
+	return c
+}
+
+// MarshalJSON encodes r following the contract: Output and Files as []
+// when empty, Meta as null when absent or not valid JSON. (json.Marshal
+// still HTML-escapes the result; [PrintResult] does not.)
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result // no methods: avoids recursion
+	c := plain(r.normalized())
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// PrintResult writes r.
+//
+// With asJSON it writes exactly one compact JSON object and a newline to
+// s.Out, and nothing to s.ErrOut.
+//
+// Otherwise it writes one line per downloaded file to s.Out (or one per
+// output URL when nothing was downloaded), then a one-line summary for
+// people to s.ErrOut, e.g. "✓ success in 3.2s via webhook · id 134701497 ·
+// 1 file". The summary is styled when colour is on and plain text
+// otherwise.
+//
+// The returned error is the first write error on s.Out (a closed pipe, for
+// instance).
+func PrintResult(s *IOStreams, r *Result, asJSON bool) error {
+	if r == nil {
+		r = &Result{}
+	}
+	if asJSON {
+		// An Encoder (not json.Marshal) so that "&" in URLs is not
+		// escaped as \u0026; encode to memory first so a failure writes
+		// nothing.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		_, err := s.Out.Write(buf.Bytes())
+		return err
+	}
+
+	lines := r.Files
+	if len(lines) == 0 {
+		lines = r.Output
+	}
+	var out strings.Builder
+	for _, l := range lines {
+		out.WriteString(l)
+		out.WriteByte('\n')
+	}
+	if out.Len() > 0 {
+		if _, err := io.WriteString(s.Out, out.String()); err != nil {
+			return err
+		}
+	}
+	s.writeErr(summaryLine(s.Styles(), r) + "\n")
+	return nil
+}
+
+// summaryLine renders the human one-line summary of r.
+func summaryLine(st *Styles, r *Result) string {
+	status := r.Status
+	if status == "" {
+		status = "unknown"
+	}
+	elapsed := time.Duration(r.ElapsedMS) * time.Millisecond
+
+	var b strings.Builder
+	switch strings.ToLower(status) {
+	case "success":
+		b.WriteString(st.Success.Render("✓ " + status))
+		if r.ElapsedMS > 0 {
+			b.WriteString(" in " + FormatDuration(elapsed))
+		}
+	case "failed", "error":
+		b.WriteString(st.Error.Render("✗ " + status))
+		if r.ElapsedMS > 0 {
+			b.WriteString(" after " + FormatDuration(elapsed))
+		}
+	default:
+		b.WriteString(st.Warn.Render("• " + status))
+		if r.ElapsedMS > 0 {
+			b.WriteString(" after " + FormatDuration(elapsed))
+		}
+	}
+	if r.Via != "" {
+		b.WriteString(" via " + r.Via)
+	}
+	sep := st.Muted.Render(" · ")
+	if r.ID != "" {
+		b.WriteString(sep + "id " + st.ID.Render(r.ID))
+	}
+	switch {
+	case len(r.Files) > 0:
+		b.WriteString(sep + plural(len(r.Files), "file", "files"))
+	case len(r.Output) > 0:
+		b.WriteString(sep + plural(len(r.Output), "output", "outputs"))
+	}
+	if r.Message != "" && !strings.EqualFold(status, "success") {
+		b.WriteString(sep + oneLine(r.Message))
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// oneLine collapses runs of whitespace (including newlines) to one space.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// FormatDuration formats d for people: "0.4s", "3.2s", "59.9s", then
+// "1m05s", "1h02m03s".
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Minute {
+		// Truncate (not round) so 59.96s never prints as "60.0s".
+		return fmt.Sprintf("%.1fs", float64(d.Truncate(100*time.Millisecond))/float64(time.Second))
+	}
+	d = d.Round(time.Second)
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	if h > 0 {
+		return fmt.Sprintf("%dh%02dm%02ds", h, m, sec)
+	}
+	return fmt.Sprintf("%dm%02ds", m, sec)
+}
+
+// errorJSON is the shape of the JSON error line.
+type errorJSON struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Hint    string `json:"hint,omitempty"`
+	} `json:"error"`
+}
+
+// PrintError writes "error: <msg>" to s.ErrOut (the prefix styled when
+// colour is on) and, when hint is not empty, a second line "hint: <hint>".
+// With asJSON it also writes one line {"error":{"code":N,"message":"...",
+// "hint":"..."}} to s.ErrOut ("hint" omitted when empty). Nothing is ever
+// written to s.Out, so a --json consumer of stdout sees no partial object.
+func PrintError(s *IOStreams, err error, hint string, code int, asJSON bool) {
+	msg := "unknown error"
+	if err != nil {
+		msg = err.Error()
+	}
+	st := s.Styles()
+	var b strings.Builder
+	b.WriteString(st.Error.Render("error:") + " " + msg + "\n")
+	if hint != "" {
+		b.WriteString(st.Muted.Render("hint:") + " " + hint + "\n")
+	}
+	if asJSON {
+		var e errorJSON
+		e.Error.Code, e.Error.Message, e.Error.Hint = code, msg, hint
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(e) == nil { // cannot fail: strings and an int
+			b.Write(buf.Bytes())
+		}
+	}
+	s.writeErr(b.String())
+}
