@@ -1,0 +1,52 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/tunnel"
+)
+
+func TestExitCodeFor(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{flagErrorf("bad"), 2},
+		{&ConfigError{Msg: "no key"}, 2},
+		{wrap(tunnel.ErrNoAuthtoken), 2},
+		{errors.New(`unknown command "x" for "mlab"`), 2},
+		{wrap(&job.FailedError{ID: "1", Response: &api.Response{Message: "boom"}}), 1},
+		{wrap(&api.Error{Kind: api.KindRejected}), 1},
+		{wrap(&StoppedError{ID: "1", Err: job.ErrTimeout}), 3},
+		{wrap(&StoppedError{ID: "1", Err: context.Canceled}), 130},
+		{wrap(context.Canceled), 130},
+		{wrap(&api.Error{Kind: api.KindAuth, HTTPStatus: 401}), 4},
+		{wrap(&api.Error{Kind: api.KindCredits}), 4},
+		{wrap(&api.Error{Kind: api.KindRateLimited}), 4},
+		{wrap(&api.Error{Kind: api.KindServer}), 4},
+		{wrap(&api.Error{Kind: api.KindNetwork}), 4},
+		{wrap(&tunnel.Error{Mode: tunnel.ModeNgrok}), 4},
+		{&DownloadError{Err: errors.New("404")}, 4},
+		{&silentError{code: 3, err: errors.New("x")}, 3},
+		{errors.New("something else"), 1},
+	}
+	for _, c := range cases {
+		if got := exitCodeFor(c.err); got != c.want {
+			t.Errorf("exitCodeFor(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+func stringReader(s string) io.Reader { return strings.NewReader(s) }

@@ -1,0 +1,96 @@
+package cmd
+
+import (
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/config"
+	"github.com/mlabcli/mlab/internal/output"
+)
+
+// Factory carries what commands share: the IO streams, the build, the
+// environment and the lazily resolved configuration.
+type Factory struct {
+	IO     *output.IOStreams
+	Build  BuildInfo
+	Getenv func(string) string
+
+	apiKeyFlag string
+	debug      bool
+	jsonErrors bool // the running command was asked for --json
+
+	cfgOnce sync.Once
+	cfg     *config.Config
+	cfgErr  error
+
+	secretsMu sync.Mutex
+	secrets   []string
+}
+
+// NewFactory returns a Factory for one process.
+func NewFactory(ios *output.IOStreams, bi BuildInfo, getenv func(string) string) *Factory {
+	return &Factory{IO: ios, Build: bi, Getenv: getenv}
+}
+
+// Config resolves the configuration once (flag > env > file > default).
+func (f *Factory) Config() (*config.Config, error) {
+	f.cfgOnce.Do(func() {
+		f.cfg, f.cfgErr = config.Resolve(f.apiKeyFlag, f.Getenv)
+		if f.cfgErr != nil {
+			f.cfgErr = &ConfigError{Msg: f.cfgErr.Error(), Hint: "set " + config.EnvConfigDir + " to a writable directory"}
+			return
+		}
+		f.addSecret(f.cfg.APIKey)
+		f.addSecret(f.cfg.NgrokAuthtoken)
+	})
+	return f.cfg, f.cfgErr
+}
+
+func (f *Factory) addSecret(s string) {
+	if len(s) < 4 {
+		return
+	}
+	f.secretsMu.Lock()
+	f.secrets = append(f.secrets, s)
+	f.secretsMu.Unlock()
+}
+
+// redact removes every known secret from s.
+func (f *Factory) redact(s string) string {
+	f.secretsMu.Lock()
+	defer f.secretsMu.Unlock()
+	if f.apiKeyFlag != "" {
+		s = api.Redact(s, f.apiKeyFlag)
+	}
+	return api.Redact(s, f.secrets...)
+}
+
+// DebugWriter returns where --debug output goes (stderr, secrets redacted),
+// or nil when --debug is off.
+func (f *Factory) DebugWriter() io.Writer {
+	if !f.debug {
+		return nil
+	}
+	return &redactingWriter{f: f, w: f.IO.ErrOut}
+}
+
+type redactingWriter struct {
+	f  *Factory
+	w  io.Writer
+	mu sync.Mutex
+}
+
+func (r *redactingWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.f.redact(string(p))
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	if _, err := io.WriteString(r.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

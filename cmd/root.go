@@ -1,0 +1,82 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+const exitCodesHelp = `Exit status:
+  0    success
+  1    the job failed (the API said failed/error)
+  2    usage or configuration error
+  3    timed out waiting (the job id is printed; the job may still finish)
+  4    API or network error (unreachable, 5xx after retries, 401/402, 429 exhausted)
+  130  interrupted (Ctrl-C; the job id is printed)`
+
+const environmentHelp = `Environment:
+  MODELSLAB_API_KEY    API key (--api-key wins; the config file is the fallback)
+  MODELSLAB_BASE_URL   API base URL (default https://modelslab.com), e.g. a sandbox
+  NGROK_AUTHTOKEN      ngrok authtoken: enables the embedded tunnel for webhooks
+  MLAB_TUNNEL          default for --tunnel (auto, ngrok, local, none)
+  MLAB_CONFIG_DIR      config directory (default: your user config dir + /mlab)
+  NO_COLOR             disable colour`
+
+// NewRootCmd builds the whole command tree; a fresh one per run (no package
+// state), so tests can build as many as they like.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mlab <command>",
+		Short: "ModelsLab from the command line: submit, wait by webhook or poll, download",
+		Long: `mlab runs ModelsLab generation jobs from a terminal or a CI script.
+
+With --wait it opens a local webhook listener (behind an embedded ngrok tunnel
+when NGROK_AUTHTOKEN is set), submits the job with that URL as its webhook and
+a track_id, and returns when the webhook arrives or the always-running poller
+sees the result. Then it downloads the files (-o DIR) and prints them.
+
+stdout carries only results (URLs or paths, or JSON with --json); everything
+for people goes to stderr.
+
+` + exitCodesHelp + "\n\n" + environmentHelp,
+		Example: `  # no key needed: a local sandbox API
+  $ mlab img "a lighthouse at dusk" --wait --sandbox -o out
+
+  # the real API
+  $ export MODELSLAB_API_KEY=...
+  $ mlab img "a lighthouse at dusk" --wait -o out/`,
+		Version:       f.Build.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			if fl := cmd.Flags().Lookup("json"); fl != nil && fl.Value.String() == "true" {
+				f.jsonErrors = true
+			}
+		},
+	}
+	root.SetVersionTemplate(fmt.Sprintf("mlab version %s (commit %s, built %s)\n", f.Build.Version, f.Build.Commit, f.Build.Date))
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &FlagError{Err: err}
+	})
+	root.PersistentFlags().StringVar(&f.apiKeyFlag, "api-key", "", "ModelsLab API key (prefer MODELSLAB_API_KEY: flags end up in shell history)")
+	root.PersistentFlags().BoolVar(&f.debug, "debug", false, "log API calls, tunnel and webhook events to stderr (keys redacted)")
+
+	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Job commands:"}, &cobra.Group{ID: "tools", Title: "Tools:"})
+	for _, c := range []*cobra.Command{
+		newCmdImg(f, nil),
+	} {
+		c.GroupID = "jobs"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{
+		newCmdSandbox(f, nil),
+	} {
+		c.GroupID = "tools"
+		root.AddCommand(c)
+	}
+	root.SetHelpCommandGroupID("tools")
+	root.SetCompletionCommandGroupID("tools")
+	return root
+}

@@ -1,0 +1,89 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/sandbox"
+	"github.com/spf13/cobra"
+)
+
+// SandboxOptions are the flags of `mlab sandbox`.
+type SandboxOptions struct {
+	f    *Factory
+	Addr string
+	sandbox.Options
+}
+
+func newCmdSandbox(f *Factory, runF func(context.Context, *SandboxOptions) error) *cobra.Command {
+	opts := &SandboxOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run a local ModelsLab-compatible API for trying mlab and for tests",
+		Long: `Run a local ModelsLab-compatible API. It answers with the real payload shapes
+(integer ids, "messege", eta, fetch_result, future_links, escaped slashes),
+posts webhooks when jobs finish, and serves real PNG files as outputs. No key
+is checked unless --key is given.
+
+Point mlab (or your own code) at it with MODELSLAB_BASE_URL. The base URL is
+printed on stdout; requests and webhooks are logged on stderr. Job commands
+also take --sandbox, which starts one in-process for that run.`,
+		Example: `  $ mlab sandbox --addr 127.0.0.1:8765 --delay 5s &
+  $ MODELSLAB_BASE_URL=http://127.0.0.1:8765 MODELSLAB_API_KEY=test \
+      mlab img "a lighthouse" --wait --tunnel local
+
+  # a webhook that never arrives: mlab must finish by polling
+  $ mlab sandbox --drop-webhooks`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runSandbox(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8765", "address to listen on")
+	fl.DurationVar(&opts.Delay, "delay", 2*time.Second, "how long each job runs")
+	fl.DurationVar(&opts.ETA, "eta", 0, "eta to report on submit (default: --delay)")
+	fl.BoolVar(&opts.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
+	fl.BoolVar(&opts.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
+	fl.DurationVar(&opts.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
+	fl.BoolVar(&opts.Fail, "fail", false, "every job ends failed")
+	fl.BoolVar(&opts.Immediate, "immediate", false, "answer submits with the finished result at once")
+	fl.IntVar(&opts.RateLimit, "rate-limit", 0, "answer the first N submits with 429 and retry_after")
+	fl.DurationVar(&opts.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
+	fl.StringVar(&opts.Key, "key", "", "accept only this API key (default: any non-empty key)")
+	fl.BoolVar(&opts.StringIDs, "string-ids", false, "send ids as strings instead of integers")
+	return cmd
+}
+
+func runSandbox(ctx context.Context, opts *SandboxOptions) error {
+	ios := opts.f.IO
+	opts.Options.Logf = func(format string, a ...any) {
+		ios.Infof("%s", opts.f.redact(fmt.Sprintf(format, a...)))
+	}
+	if opts.Key != "" {
+		opts.f.addSecret(opts.Key)
+	}
+	srv := sandbox.New(opts.Options)
+	base, err := srv.Start(opts.Addr)
+	if err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("start sandbox on %s: %v", opts.Addr, err), Hint: "pick a free address with --addr (e.g. --addr 127.0.0.1:0)"}
+	}
+	defer srv.Close()
+	fmt.Fprintln(ios.Out, base)
+	ios.Infof("sandbox API listening on %s (Ctrl-C to stop)", base)
+	ios.Infof("use it with: export MODELSLAB_BASE_URL=%s MODELSLAB_API_KEY=%s", base, keyHint(opts.Key))
+	<-ctx.Done()
+	ios.Infof("sandbox stopped")
+	return nil
+}
+
+func keyHint(k string) string {
+	if k != "" {
+		return "<the --key value>"
+	}
+	return "sandbox"
+}

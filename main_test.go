@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"image/png"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mlabcli/mlab/cmd"
+	"github.com/mlabcli/mlab/internal/sandbox"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite testscript expectations")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mlab": func() { os.Exit(cmd.Main(cmd.BuildInfo{Version: "test", Commit: "abc", Date: "today"})) },
+	})
+}
+
+// TestScript runs the end-to-end scenarios in testdata/script against the
+// real mlab binary and an in-process sandbox API (see the sandbox command).
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       *update,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("MLAB_CONFIG_DIR", env.WorkDir+"/.config")
+			env.Setenv("NO_COLOR", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sandbox":          cmdSandbox,
+			"sandbox-requests": cmdSandboxRequests,
+			"exits":            cmdExits,
+			"interrupt":        cmdInterrupt,
+			"post":             cmdPost,
+			"json":             cmdJSON,
+			"wait-submit":      cmdWaitSubmit,
+			"ispng":            cmdIsPNG,
+		},
+	})
+}
+
+var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
+
+// sandbox [--delay D] [--eta D] [--drop-webhooks] [--duplicate-webhooks]
+// [--webhook-delay D] [--fail] [--immediate] [--rate-limit N]
+// [--retry-after D] [--key K] [--string-ids]
+//
+// starts an in-process sandbox API for this script and points
+// MODELSLAB_BASE_URL at it.
+func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! sandbox")
+	}
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	var o sandbox.Options
+	fs.DurationVar(&o.Delay, "delay", 300*time.Millisecond, "")
+	fs.DurationVar(&o.ETA, "eta", 0, "")
+	fs.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "")
+	fs.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "")
+	fs.DurationVar(&o.WebhookDelay, "webhook-delay", 0, "")
+	fs.BoolVar(&o.Fail, "fail", false, "")
+	fs.BoolVar(&o.Immediate, "immediate", false, "")
+	fs.IntVar(&o.RateLimit, "rate-limit", 0, "")
+	fs.DurationVar(&o.RetryAfter, "retry-after", time.Second, "")
+	fs.StringVar(&o.Key, "key", "", "")
+	fs.BoolVar(&o.StringIDs, "string-ids", false, "")
+	if err := fs.Parse(args); err != nil {
+		ts.Fatalf("sandbox: %v", err)
+	}
+	srv := sandbox.New(o)
+	base, err := srv.Start("127.0.0.1:0")
+	ts.Check(err)
+	ts.Defer(func() { srv.Close() })
+	sandboxes.Store(ts, srv)
+	ts.Setenv("MODELSLAB_BASE_URL", base)
+	ts.Setenv("SANDBOX_URL", base)
+}
+
+// sandbox-requests prints the API requests the sandbox received, one JSON
+// object per line (keys redacted), for stdout assertions.
+func cmdSandboxRequests(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := sandboxes.Load(ts)
+	if !ok {
+		ts.Fatalf("sandbox-requests: no sandbox started")
+	}
+	w := ts.Stdout()
+	for _, r := range v.(*sandbox.Server).Requests() {
+		b, err := json.Marshal(map[string]any{"method": r.Method, "path": r.Path, "body": r.Body, "header_key": r.HeaderKey})
+		ts.Check(err)
+		fmt.Fprintf(w, "%s\n", b)
+	}
+}
+
+// exits CODE PROG [ARGS...] runs PROG like exec and asserts its exit code.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// interrupt PATTERN CODE PROG [ARGS...] starts PROG, sends it SIGINT once a
+// line of its stderr matches PATTERN, and asserts its exit code. Its stdout
+// and stderr become the script's stdout and stderr.
+func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: interrupt PATTERN CODE PROG [ARGS...]")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	path, err := lookPath(ts, args[2])
+	ts.Check(err)
+	c := exec.Command(path, args[3:]...)
+	c.Dir = ts.Getenv("WORK")
+	c.Env = scriptEnv(ts)
+	var stdout bytes.Buffer
+	c.Stdout = &stdout
+	stderrPipe, err := c.StderrPipe()
+	ts.Check(err)
+	ts.Check(c.Start())
+	var stderr bytes.Buffer
+	matched := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderrPipe)
+		once := sync.Once{}
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if re.MatchString(sc.Text()) {
+				once.Do(func() { close(matched) })
+			}
+		}
+	}()
+	select {
+	case <-matched:
+	case <-time.After(20 * time.Second):
+		c.Process.Kill()
+		c.Wait()
+		ts.Fatalf("interrupt: stderr never matched %q:\n%s", args[0], stderr.String())
+	}
+	ts.Check(c.Process.Signal(syscall.SIGINT))
+	err = c.Wait()
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	}
+	fmt.Fprint(ts.Stdout(), stdout.String())
+	ts.Logf("[stderr]\n%s", stderr.String())
+	if got != want {
+		ts.Fatalf("%s exited %d after SIGINT, want %d\n%s", args[2], got, want, stderr.String())
+	}
+}
+
+// post URL FILE POSTs FILE's bytes as JSON and prints the status code.
+// post URL -size N posts an N-byte JSON body.
+func cmdPost(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: post URL FILE | post URL -size N")
+	}
+	var body io.Reader
+	if args[1] == "-size" {
+		n, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		body = strings.NewReader(`{"pad":"` + strings.Repeat("x", n) + `"}`)
+	} else {
+		body = strings.NewReader(ts.ReadFile(args[1]))
+	}
+	resp, err := http.Post(args[0], "application/json", body)
+	if neg {
+		if err == nil {
+			resp.Body.Close()
+			ts.Fatalf("POST %s answered %d, want a connection error", args[0], resp.StatusCode)
+		}
+		return
+	}
+	ts.Check(err)
+	resp.Body.Close()
+	fmt.Fprintf(ts.Stdout(), "%d\n", resp.StatusCode)
+}
+
+// json FILE checks that FILE (or "stdout") holds exactly one JSON object per
+// non-empty line and COUNT lines: json stdout 1
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: json stdout|FILE COUNT")
+	}
+	text := ts.ReadFile(args[0])
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if line == "" {
+			continue
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			ts.Fatalf("line %q is not a JSON object: %v", line, err)
+		}
+		n++
+	}
+	if n != want {
+		ts.Fatalf("%d JSON objects, want %d:\n%s", n, want, text)
+	}
+}
+
+func scriptEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func lookPath(ts *testscript.TestScript, prog string) (string, error) {
+	for _, dir := range strings.Split(ts.Getenv("PATH"), string(os.PathListSeparator)) {
+		p := dir + "/" + prog
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in the script's PATH", prog)
+}
+
+// wait-submit waits until the sandbox has received a submit carrying a
+// webhook and sets WEBHOOK_URL (the full URL with the job's token) and
+// WEBHOOK_BASE (scheme://host:port).
+func cmdWaitSubmit(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := sandboxes.Load(ts)
+	if !ok {
+		ts.Fatalf("wait-submit: no sandbox started")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range v.(*sandbox.Server).Requests() {
+			if hook, ok := r.Body["webhook"].(string); ok && hook != "" {
+				ts.Setenv("WEBHOOK_URL", hook)
+				ts.Setenv("WEBHOOK_BASE", hook[:strings.LastIndexByte(hook, '/')])
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("wait-submit: no submit with a webhook within 20s")
+}
+
+// ispng FILE checks that FILE is a decodable PNG image.
+func cmdIsPNG(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: ispng FILE")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	_, err = png.Decode(f)
+	if (err == nil) == neg {
+		ts.Fatalf("ispng %s: %v", args[0], err)
+	}
+}
