@@ -88,6 +88,10 @@ func exitCodeFor(err error) int {
 		return silent.code
 	case errors.As(err, &fe), errors.As(err, &ce), errors.Is(err, tunnel.ErrNoAuthtoken), isCobraUsage(err):
 		return ExitUsage
+	case errors.As(err, &te), errors.As(err, &de):
+		// Before the Canceled check: a tunnel that failed to come up may
+		// carry its own cancelled session context in the chain.
+		return ExitAPI
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.Is(err, job.ErrTimeout):
@@ -98,8 +102,6 @@ func exitCodeFor(err error) int {
 		if ae.Kind == api.KindRejected {
 			return ExitFailed
 		}
-		return ExitAPI
-	case errors.As(err, &te), errors.As(err, &de):
 		return ExitAPI
 	}
 	return ExitFailed

@@ -36,6 +36,7 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(&api.Error{Kind: api.KindServer}), 4},
 		{wrap(&api.Error{Kind: api.KindNetwork}), 4},
 		{wrap(&tunnel.Error{Mode: tunnel.ModeNgrok}), 4},
+		{wrap(&tunnel.Error{Mode: tunnel.ModeNgrok, Err: context.Canceled}), 4},
 		{&DownloadError{Err: errors.New("404")}, 4},
 		{&silentError{code: 3, err: errors.New("x")}, 3},
 		{errors.New("something else"), 1},
