@@ -23,6 +23,7 @@ import (
 	"github.com/mlabcli/mlab/cmd"
 	"github.com/mlabcli/mlab/internal/sandbox"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/pflag"
 )
 
 var update = flag.Bool("update", false, "rewrite testscript expectations")
@@ -46,44 +47,37 @@ func TestScript(t *testing.T) {
 			env.Setenv("NO_COLOR", "1")
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sandbox":          cmdSandbox,
-			"sandbox-requests": cmdSandboxRequests,
-			"exits":            cmdExits,
-			"interrupt":        cmdInterrupt,
-			"post":             cmdPost,
-			"json":             cmdJSON,
-			"wait-submit":      cmdWaitSubmit,
-			"ispng":            cmdIsPNG,
-		},
+		Cmds: scriptCmds,
 	})
+}
+
+// scriptCmds are the custom testscript commands. Other _test.go files of
+// package main add theirs in an init function.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"sandbox":          cmdSandbox,
+	"sandbox-requests": cmdSandboxRequests,
+	"exits":            cmdExits,
+	"interrupt":        cmdInterrupt,
+	"post":             cmdPost,
+	"json":             cmdJSON,
+	"wait-submit":      cmdWaitSubmit,
+	"ispng":            cmdIsPNG,
 }
 
 var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
 
-// sandbox [--delay D] [--eta D] [--drop-webhooks] [--duplicate-webhooks]
-// [--webhook-delay D] [--fail] [--immediate] [--rate-limit N]
-// [--retry-after D] [--key K] [--string-ids]
-//
+// sandbox [FLAGS] takes the flags of `mlab sandbox` (default --delay 300ms),
 // starts an in-process sandbox API for this script and points
 // MODELSLAB_BASE_URL at it.
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! sandbox")
 	}
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("sandbox", pflag.ContinueOnError)
 	var o sandbox.Options
-	fs.DurationVar(&o.Delay, "delay", 300*time.Millisecond, "")
-	fs.DurationVar(&o.ETA, "eta", 0, "")
-	fs.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "")
-	fs.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "")
-	fs.DurationVar(&o.WebhookDelay, "webhook-delay", 0, "")
-	fs.BoolVar(&o.Fail, "fail", false, "")
-	fs.BoolVar(&o.Immediate, "immediate", false, "")
-	fs.IntVar(&o.RateLimit, "rate-limit", 0, "")
-	fs.DurationVar(&o.RetryAfter, "retry-after", time.Second, "")
-	fs.StringVar(&o.Key, "key", "", "")
-	fs.BoolVar(&o.StringIDs, "string-ids", false, "")
+	cmd.SandboxFlags(fs, &o)
+	// Scripts want quick jobs unless they say otherwise.
+	fs.Set("delay", "300ms")
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("sandbox: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlabcli/mlab/internal/sandbox"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // SandboxOptions are the flags of `mlab sandbox`.
@@ -43,20 +44,26 @@ also take --sandbox, which starts one in-process for that run.`,
 			return runSandbox(cmd.Context(), opts)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8765", "address to listen on")
-	fl.DurationVar(&opts.Delay, "delay", 2*time.Second, "how long each job runs")
-	fl.DurationVar(&opts.ETA, "eta", 0, "eta to report on submit (default: --delay)")
-	fl.BoolVar(&opts.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
-	fl.BoolVar(&opts.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
-	fl.DurationVar(&opts.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
-	fl.BoolVar(&opts.Fail, "fail", false, "every job ends failed")
-	fl.BoolVar(&opts.Immediate, "immediate", false, "answer submits with the finished result at once")
-	fl.IntVar(&opts.RateLimit, "rate-limit", 0, "answer the first N submits with 429 and retry_after")
-	fl.DurationVar(&opts.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
-	fl.StringVar(&opts.Key, "key", "", "accept only this API key (default: any non-empty key)")
-	fl.BoolVar(&opts.StringIDs, "string-ids", false, "send ids as strings instead of integers")
+	cmd.Flags().StringVar(&opts.Addr, "addr", "127.0.0.1:8765", "address to listen on")
+	SandboxFlags(cmd.Flags(), &opts.Options)
 	return cmd
+}
+
+// SandboxFlags binds the sandbox's knobs to fs; `mlab sandbox` and the
+// end-to-end test harness share it so they cannot drift apart.
+func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
+	fl.DurationVar(&o.Delay, "delay", 2*time.Second, "how long each job runs")
+	fl.DurationVar(&o.ETA, "eta", 0, "eta to report on submit (default: --delay)")
+	fl.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
+	fl.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
+	fl.DurationVar(&o.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
+	fl.BoolVar(&o.Fail, "fail", false, "every job ends failed")
+	fl.StringVar(&o.FailMessage, "fail-message", "", "the reason failed jobs give")
+	fl.BoolVar(&o.Immediate, "immediate", false, "answer submits with the finished result at once")
+	fl.IntVar(&o.RateLimit, "rate-limit", 0, "answer the first N submits with 429 and retry_after")
+	fl.DurationVar(&o.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
+	fl.StringVar(&o.Key, "key", "", "accept only this API key (default: any non-empty key)")
+	fl.BoolVar(&o.StringIDs, "string-ids", false, "send ids as strings instead of integers")
 }
 
 func runSandbox(ctx context.Context, opts *SandboxOptions) error {
