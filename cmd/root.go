@@ -70,6 +70,15 @@ for people goes to stderr.
 		c.GroupID = "jobs"
 		root.AddCommand(c)
 	}
+	root.AddGroup(&cobra.Group{ID: "webhooks", Title: "Webhook tools:"})
+	for _, c := range webhookCommands(f) {
+		c.GroupID = "webhooks"
+		root.AddCommand(c)
+	}
+	for _, c := range historyCommands(f) {
+		c.GroupID = "jobs"
+		root.AddCommand(c)
+	}
 	for _, c := range []*cobra.Command{
 		newCmdSandbox(f, nil),
 	} {
