@@ -149,25 +149,45 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Submit POSTs body to the endpoint's submit URL, adding the key in the body
-// and/or the "key" header as ep.Auth says. body is not modified.
+// and/or the "key" header as ep.Auth says. body is not modified. The answer
+// is decoded with [DecodeFor], so a training submit (training_id) and a
+// workflow run (HTTP 202, execution_id) come back as processing.
 //
 // It retries only when the server certainly did not take the job: HTTP 429
 // (waiting retry_after, else Retry-After, else 1s, 2s, 4s…), HTTP 503 and
 // connection failures before anything was sent. The body is decoded whatever
 // the HTTP status. A response with status success or processing (or another
-// status with an id) is returned; anything else is an *Error. When ctx ends,
-// the error wraps ctx.Err() and is not an *Error.
+// status with an id) is returned; anything else is an *Error (a workflow
+// answered 404 or 422 is KindRejected with the server's message). A path
+// placeholder left unset (see [Endpoint.WithPathParams]) is an *Error of
+// KindRejected and nothing is sent. When ctx ends, the error wraps ctx.Err()
+// and is not an *Error.
 func (c *Client) Submit(ctx context.Context, ep Endpoint, body map[string]any) (*Response, error) {
 	op := "submit " + ep.Name
 	if ep.SubmitPath == "" {
 		return nil, fmt.Errorf("%s: endpoint has no submit path", op)
 	}
-	target := ep.SubmitURL(c.base)
+	if unset := unsetParams(ep.SubmitPath); len(unset) > 0 {
+		return nil, c.missingParams(op, unset)
+	}
+	return c.submit(ctx, op, request{
+		method: http.MethodPost, auth: ep.Auth, target: ep.SubmitURL(c.base), body: body,
+		decode: func(b []byte) (*Response, error) { return DecodeFor(ep, b) },
+	})
+}
+
+func (c *Client) missingParams(op string, names []string) *Error {
+	return &Error{Op: op, Kind: KindRejected, Message: "path parameter " + strings.Join(names, ", ") + " is not set",
+		secrets: c.secrets(nil)}
+}
+
+// submit sends rq with the submit retry policy.
+func (c *Client) submit(ctx context.Context, op string, rq request) (*Response, error) {
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		x := c.post(ctx, ep.Auth, target, body)
+		x := c.send(ctx, rq)
 		if x.fatal {
 			return nil, fmt.Errorf("%s: %w", op, x.err)
 		}
@@ -177,15 +197,32 @@ func (c *Client) Submit(ctx context.Context, ep Endpoint, body map[string]any) (
 		if x.err == nil && x.resp != nil && submitAccepted(x.resp) {
 			return x.resp, nil
 		}
-		retry := (x.err != nil && isDialError(x.err)) ||
-			(x.err == nil && (x.code == http.StatusTooManyRequests || x.code == http.StatusServiceUnavailable))
-		if !retry || attempt >= c.maxAttempts {
+		if !submitRetryable(x) || attempt >= c.maxAttempts {
 			return nil, c.errorFrom(op, x)
 		}
 		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+}
+
+// submitRetryable: the server certainly did not take the request.
+func submitRetryable(x exchange) bool {
+	return (x.err != nil && isDialError(x.err)) ||
+		(x.err == nil && (x.code == http.StatusTooManyRequests || x.code == http.StatusServiceUnavailable))
+}
+
+// fetchRetryable: any transient failure of an idempotent call.
+func fetchRetryable(x exchange) bool {
+	if x.err != nil || x.code == http.StatusTooManyRequests || x.code >= 500 {
+		return true
+	}
+	if x.resp != nil {
+		if k, ok := kindFromMessage(x.resp.Message); ok && k == KindRateLimited {
+			return true
+		}
+	}
+	return false
 }
 
 func submitAccepted(r *Response) bool {
@@ -198,10 +235,13 @@ func submitAccepted(r *Response) bool {
 	return false
 }
 
-// Fetch asks for the state of job id. It POSTs {"key": …} to fetchURL when
-// that URL is trusted (same scheme and host as the base URL, or https on
-// modelslab.com, stablediffusionapi.com or their subdomains), else to
-// ep.FetchURL(BaseURL, id); the key is never sent anywhere else.
+// Fetch asks for the state of job id. It calls fetchURL (a fetch_result or
+// a workflow status_url) when that URL is trusted (same scheme and host as
+// the base URL, or https on modelslab.com, stablediffusionapi.com or their
+// subdomains), else ep.FetchURL(BaseURL, id); the key is never sent anywhere
+// else. The call is ep.FetchMethod: POST {"key": …} by default (key placed
+// as ep.Auth says), or GET with no body and the key in the "key" header
+// (workflows). The answer is decoded with [DecodeFor].
 //
 // Network errors, 5xx and 429 are retried up to the attempt limit. A decoded
 // body with status success, processing, failed or error (a failed job such
@@ -218,15 +258,23 @@ func (c *Client) Fetch(ctx context.Context, ep Endpoint, id, fetchURL string) (*
 	case fetchURL != "" && c.Trusted(fetchURL):
 		target = fetchURL
 	case id != "" && ep.FetchPath != "":
+		if unset := unsetParams(ep.FetchPath); len(unset) > 0 {
+			return nil, c.missingParams(op, unset)
+		}
 		target = ep.FetchURL(c.base, id)
 	default:
 		return nil, fmt.Errorf("%s: no job id and no trusted fetch URL", op)
+	}
+	method := ep.fetchMethod()
+	rq := request{
+		method: method, auth: ep.Auth, target: target, noBody: method == http.MethodGet,
+		decode: func(b []byte) (*Response, error) { return DecodeFor(ep, b) },
 	}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		x := c.post(ctx, ep.Auth, target, nil)
+		x := c.send(ctx, rq)
 		if x.fatal {
 			return nil, fmt.Errorf("%s: %w", op, x.err)
 		}
@@ -236,13 +284,7 @@ func (c *Client) Fetch(ctx context.Context, ep Endpoint, id, fetchURL string) (*
 		if r, ok := fetchResult(x); ok {
 			return r, nil
 		}
-		retry := x.err != nil || x.code == http.StatusTooManyRequests || x.code >= 500
-		if x.err == nil && x.resp != nil {
-			if k, ok := kindFromMessage(x.resp.Message); ok && k == KindRateLimited {
-				retry = true
-			}
-		}
-		if !retry || attempt >= c.maxAttempts {
+		if !fetchRetryable(x) || attempt >= c.maxAttempts {
 			return nil, c.errorFrom(op, x)
 		}
 		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
@@ -360,31 +402,58 @@ func (c *Client) secrets(body map[string]any) []string {
 	return out
 }
 
-// post performs one attempt: it encodes a fresh body, sends it, reads and
+// request is one HTTP call to make (possibly several times).
+type request struct {
+	method string
+	auth   AuthStyle
+	target string
+	body   map[string]any // the caller's fields; never modified
+	noBody bool           // send no body (GET): the key goes in the header
+	decode func([]byte) (*Response, error)
+}
+
+// send performs one attempt: it encodes a fresh body, sends it, reads and
 // decodes the answer.
-func (c *Client) post(ctx context.Context, auth AuthStyle, target string, body map[string]any) exchange {
-	p := c.payload(auth, body)
-	secrets := c.secrets(body)
-	encoded, err := encodeJSON(p)
-	if err != nil {
-		return exchange{err: fmt.Errorf("encoding request body: %w", err), fatal: true}
+func (c *Client) send(ctx context.Context, rq request) exchange {
+	secrets := c.secrets(rq.body)
+	var (
+		p      map[string]any
+		reader io.Reader
+	)
+	if !rq.noBody {
+		p = c.payload(rq.auth, rq.body)
+		encoded, err := encodeJSON(p)
+		if err != nil {
+			return exchange{err: fmt.Errorf("encoding request body: %w", err), fatal: true}
+		}
+		reader = bytes.NewReader(encoded)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(encoded))
+	method := rq.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rq.target, reader)
 	if err != nil {
 		return exchange{err: fmt.Errorf("building request: %s", Redact(err.Error(), secrets...)), fatal: true}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if !rq.noBody {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	keyHeader := auth.inHeader() && c.key != ""
+	keyHeader := (rq.auth.inHeader() || rq.noBody) && c.key != ""
 	if keyHeader {
 		req.Header.Set("key", c.key)
+	}
+	decode := rq.decode
+	if decode == nil {
+		decode = Decode
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		x := exchange{err: err, secrets: secrets}
-		c.logExchange(target, p, keyHeader, x, time.Since(start), secrets)
+		c.logExchange(method, rq.target, p, keyHeader, x, time.Since(start), secrets)
 		return x
 	}
 	defer resp.Body.Close()
@@ -393,9 +462,9 @@ func (c *Client) post(ctx context.Context, auth AuthStyle, target string, body m
 	if err != nil {
 		x.err = fmt.Errorf("reading response body: %w", err)
 	} else {
-		x.resp, x.decErr = Decode(x.body)
+		x.resp, x.decErr = decode(x.body)
 	}
-	c.logExchange(target, p, keyHeader, x, time.Since(start), secrets)
+	c.logExchange(method, rq.target, p, keyHeader, x, time.Since(start), secrets)
 	return x
 }
 

@@ -13,6 +13,14 @@
 //     server certainly did not take the job (429, 503, connection refused),
 //     [Client.Fetch] retries any transient failure, and failures come back as
 //     a typed [*Error] whose [Error.Hint] tells the user what to do next.
+//     [Client.Call] makes any other JSON call (workflow list/show/cancel) and
+//     [Client.Upload] stores a local file with base64_to_url.
+//
+// Rows belong to a [Family]: generation jobs (id, fetch_result, POST fetch),
+// training jobs (training_id, stage words, POST fine_tune_status) and
+// workflow runs (execution_id, status_url, GET runs/{id}). [DecodeFor]
+// normalises the last two onto the generation shape, so one wait loop driven
+// by [Response.State] serves all three.
 //
 // The API key is sent only to the configured base URL (or a trusted
 // ModelsLab host named by a fetch_result) and never appears in errors or in

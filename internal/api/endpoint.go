@@ -34,25 +34,135 @@ func (a AuthStyle) String() string {
 func (a AuthStyle) inBody() bool   { return a == AuthBody || a == AuthBoth }
 func (a AuthStyle) inHeader() bool { return a == AuthHeader || a == AuthBoth }
 
+// Family says how an endpoint's jobs are tracked.
+type Family int
+
+const (
+	// FamilyGeneration: submit → processing {id, eta, fetch_result} → POST
+	// fetch {key}. The default, and every generation row.
+	FamilyGeneration Family = iota
+	// FamilyTraining: v3 lora_fine_tune / fine_tune answer a training_id;
+	// the stage is in messege / training_status; poll with POST
+	// fine_tune_status/{id}.
+	FamilyTraining
+	// FamilyWorkflow: v1 workflows: key in the header, HTTP 202
+	// {execution_id, status_url}; poll with GET runs/{id}; the state is in
+	// execution.status.
+	FamilyWorkflow
+)
+
+// String returns "generation", "training" or "workflow".
+func (f Family) String() string {
+	switch f {
+	case FamilyGeneration:
+		return "generation"
+	case FamilyTraining:
+		return "training"
+	case FamilyWorkflow:
+		return "workflow"
+	}
+	return "unknown"
+}
+
 // Endpoint is one row of the catalogue: everything a generic submit-and-wait
 // command needs to drive a ModelsLab generation endpoint.
 type Endpoint struct {
 	// Name is the catalogue key, e.g. "text2img".
 	Name string
-	// Kind is the command family: "img", "edit", "video", "audio", "3d"
-	// (later also "train" and "workflow").
+	// Kind is the command family: "img", "edit", "video", "audio", "3d",
+	// "train" or "workflow".
 	Kind string
 	// Summary is one line for help text.
 	Summary string
 	// SubmitPath is the path the job is POSTed to, e.g. "/api/v6/images/text2img".
 	SubmitPath string
 	// FetchPath is the poll path with an "{id}" placeholder,
-	// e.g. "/api/v6/images/fetch/{id}".
+	// e.g. "/api/v6/images/fetch/{id}". Both paths may hold other
+	// placeholders such as "{workflow_id}" (see PathParams).
 	FetchPath string
 	// Auth says where the key goes.
 	Auth AuthStyle
 	// Required lists body fields that must be present besides "key".
 	Required []string
+	// Family says how the endpoint's jobs are tracked and decoded (see
+	// DecodeFor).
+	Family Family
+	// FetchMethod is the HTTP method of the poll call: "" means POST (with
+	// a JSON body carrying the key as Auth says); "GET" sends no body.
+	FetchMethod string
+}
+
+// PathParams returns the placeholder names in SubmitPath and FetchPath other
+// than "id", e.g. ["workflow_id"], each once, in order of appearance; nil
+// when there are none.
+func (e Endpoint) PathParams() []string {
+	var out []string
+	seen := map[string]bool{"id": true}
+	for _, p := range []string{e.SubmitPath, e.FetchPath} {
+		for _, name := range placeholders(p) {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// WithPathParams returns a copy of e with each PathParams placeholder that p
+// names replaced by its path-escaped value in SubmitPath and FetchPath.
+// Placeholders p does not name, and "{id}", are left as they are.
+func (e Endpoint) WithPathParams(p map[string]string) Endpoint {
+	out := cloneEndpoint(e)
+	for _, name := range e.PathParams() {
+		v, ok := p[name]
+		if !ok {
+			continue
+		}
+		ph := "{" + name + "}"
+		esc := url.PathEscape(v)
+		out.SubmitPath = strings.ReplaceAll(out.SubmitPath, ph, esc)
+		out.FetchPath = strings.ReplaceAll(out.FetchPath, ph, esc)
+	}
+	return out
+}
+
+// placeholders returns the names inside {…} in path, in order.
+func placeholders(path string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(path, '{')
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(path[i+1:], '}')
+		if j < 0 {
+			return out
+		}
+		if name := path[i+1 : i+1+j]; name != "" && !strings.ContainsAny(name, "{/") {
+			out = append(out, name)
+		}
+		path = path[i+1+j+1:]
+	}
+}
+
+// unsetParams returns the placeholders other than "{id}" still in path.
+func unsetParams(path string) []string {
+	var out []string
+	for _, name := range placeholders(path) {
+		if name != "id" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// fetchMethod returns the HTTP method of the poll call.
+func (e Endpoint) fetchMethod() string {
+	if m := strings.ToUpper(strings.TrimSpace(e.FetchMethod)); m != "" {
+		return m
+	}
+	return "POST"
 }
 
 // SubmitURL returns base + SubmitPath (base may end in a slash).
@@ -89,6 +199,7 @@ const (
 	fetchVoice    = "/api/v6/voice/fetch/{id}"
 	fetch3D       = "/api/v6/3d/fetch/{id}"
 	fetchEditing  = "/api/v6/image_editing/fetch/{id}"
+	fetchTraining = "/api/v3/fine_tune_status/{id}"
 )
 
 // catalogue is the endpoint table. Adding a row is all it takes for a
@@ -166,6 +277,19 @@ var catalogue = []Endpoint{
 		SubmitPath: "/api/v6/image_editing/img_mixer", FetchPath: fetchEditing, Required: []string{"prompt", "init_image"}},
 	{Name: "mask_creator", Kind: "edit", Summary: "Create a mask for an object in an image",
 		SubmitPath: "/api/v6/image_editing/mask_creator", FetchPath: fetchEditing, Required: []string{"specific_object"}},
+
+	// Training (v3): the answer is a training_id; poll fine_tune_status.
+	{Name: "lora_fine_tune", Kind: "train", Summary: "Train a LoRA on your images",
+		SubmitPath: "/api/v3/lora_fine_tune", FetchPath: fetchTraining, Required: []string{"instance_prompt", "images"},
+		Family: FamilyTraining},
+	{Name: "fine_tune", Kind: "train", Summary: "Fine-tune a DreamBooth model on your images",
+		SubmitPath: "/api/v3/fine_tune", FetchPath: fetchTraining, Required: []string{"instance_prompt", "images"},
+		Family: FamilyTraining},
+
+	// Workflows (v1): key in the header; poll with GET.
+	{Name: "workflow_run", Kind: "workflow", Summary: "Run one of your API-enabled workflows",
+		SubmitPath: "/api/v1/workflows/{workflow_id}/run", FetchPath: "/api/v1/workflows/{workflow_id}/runs/{id}",
+		Auth: AuthHeader, Family: FamilyWorkflow, FetchMethod: "GET"},
 }
 
 var byName = func() map[string]int {

@@ -91,7 +91,7 @@ func TestCatalogue(t *testing.T) {
 		t.Error("Catalogue is not sorted by Kind, then Name")
 	}
 	seen := map[string]bool{}
-	kinds := map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true}
+	kinds := map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true, "train": true, "workflow": true}
 	for _, ep := range all {
 		if seen[ep.Name] {
 			t.Errorf("duplicate name %q", ep.Name)

@@ -36,23 +36,28 @@ func Redact(s string, secrets ...string) string {
 }
 
 // logExchange writes one debug line for an HTTP exchange.
-func (c *Client) logExchange(target string, payload map[string]any, keyHeader bool, x exchange, dur time.Duration, secrets []string) {
+// A nil payload means the request had no body.
+func (c *Client) logExchange(method, target string, payload map[string]any, keyHeader bool, x exchange, dur time.Duration, secrets []string) {
 	if c.debug == nil {
 		return
 	}
-	shown := make(map[string]any, len(payload))
-	for k, v := range payload {
-		shown[k] = v
-	}
-	if _, ok := shown["key"]; ok {
-		shown["key"] = Redacted
-	}
-	reqBody, err := encodeJSON(shown)
-	if err != nil {
-		reqBody = []byte(fmt.Sprintf("<%v>", err))
+	var reqBody []byte
+	if payload != nil {
+		shown := make(map[string]any, len(payload))
+		for k, v := range payload {
+			shown[k] = v
+		}
+		if _, ok := shown["key"]; ok {
+			shown["key"] = Redacted
+		}
+		var err error
+		reqBody, err = encodeJSON(shown)
+		if err != nil {
+			reqBody = []byte(fmt.Sprintf("<%v>", err))
+		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "mlab api: POST %s", target)
+	fmt.Fprintf(&b, "mlab api: %s %s", method, target)
 	if keyHeader {
 		b.WriteString(" [header key: " + Redacted + "]")
 	}
@@ -62,7 +67,12 @@ func (c *Client) logExchange(target string, payload map[string]any, keyHeader bo
 	default:
 		b.WriteString(" -> no response")
 	}
-	fmt.Fprintf(&b, " (%.1fms) request=%s", float64(dur)/float64(time.Millisecond), oneLine(reqBody, secrets))
+	fmt.Fprintf(&b, " (%.1fms)", float64(dur)/float64(time.Millisecond))
+	if payload != nil {
+		fmt.Fprintf(&b, " request=%s", oneLine(reqBody, secrets))
+	} else {
+		b.WriteString(" request=(no body)")
+	}
 	if x.code != 0 {
 		fmt.Fprintf(&b, " response=%s", oneLine(x.body, secrets))
 	}

@@ -56,7 +56,10 @@ func stateOf(status string) State {
 // Response is a ModelsLab response (submit, fetch or webhook body) with its
 // quirks normalised. Slices are never nil.
 type Response struct {
-	// Status is the body's "status", trimmed and lower-cased.
+	// Status is the body's "status", trimmed and lower-cased. For the
+	// training and workflow families DecodeFor normalises it to
+	// "success", "processing" or "failed" (or "" when unknown) so that
+	// State drives a wait the same way for every family.
 	Status string
 	// ID is the top-level "id" as text: integer ids keep every digit, string
 	// ids are kept, and absent, null or "" give "". meta.id is never used.
@@ -85,6 +88,17 @@ type Response struct {
 	GenerationTime float64
 	// RetryAfter is "retry_after" (seconds, number or numeric string).
 	RetryAfter time.Duration
+	// Stage is the family-specific progress word (DecodeFor only): for
+	// training deploying_gpu … model_ready (or a failure word); for
+	// workflows execution.status (pending, running, completed, failed,
+	// cancelled).
+	Stage string
+	// Logs is the training log text: "data" (fine_tune_status) or "logs"
+	// (webhook). DecodeFor with FamilyTraining only.
+	Logs string
+	// ModelID is the trained model's id: "model_id", else "training_id".
+	// DecodeFor with FamilyTraining only.
+	ModelID string
 	// Meta is "meta" as sent; nil when absent or null.
 	Meta json.RawMessage
 	// Raw is the whole body as received.
