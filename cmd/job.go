@@ -93,10 +93,11 @@ func (o *JobOptions) validate() error {
 
 // jobRun is one job: the endpoint, the body and the shared options.
 type jobRun struct {
-	f    *Factory
-	opts *JobOptions
-	ep   api.Endpoint
-	body map[string]any
+	f       *Factory
+	opts    *JobOptions
+	ep      api.Endpoint
+	body    map[string]any
+	baseURL string // set by runJob: the API actually used
 }
 
 // runJob is the spine every job command shares: config, receiver first,
@@ -115,33 +116,20 @@ func runJob(ctx context.Context, r *jobRun) error {
 	if missing := r.ep.Missing(r.body); len(missing) > 0 {
 		return flagErrorf("%s needs %s (pass it with its flag or -F %s=...)", r.ep.Name, strings.Join(missing, ", "), missing[0])
 	}
-
-	baseURL, key := cfg.BaseURL, cfg.APIKey
-	if o.Sandbox {
-		sb := sandbox.New(sandbox.Options{})
-		base, err := sb.Start("127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("start the sandbox: %w", err)
-		}
-		defer sb.Close()
-		baseURL = base
-		if key == "" {
-			key = "sandbox"
-		}
-		ios.Infof("using an in-process sandbox API at %s", base)
-	} else if key == "" {
-		return &ConfigError{
-			Msg:  "no ModelsLab API key",
-			Hint: fmt.Sprintf("set MODELSLAB_API_KEY, pass --api-key, or put {\"api_key\": \"...\"} in %s/config.json; or try --sandbox, which needs none", cfg.Dir),
-		}
+	inputs, err := localInputs(r.body)
+	if err != nil {
+		return err
 	}
-	f.addSecret(key)
 
-	clientOpts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
-	if w := f.DebugWriter(); w != nil {
-		clientOpts = append(clientOpts, api.WithDebug(w))
+	client, baseURL, closeAPI, err := f.apiClient(o.Sandbox)
+	if err != nil {
+		return err
 	}
-	client := api.New(baseURL, key, clientOpts...)
+	defer closeAPI()
+	r.baseURL = baseURL
+	if err := uploadInputs(ctx, client, r.body, inputs, ios.Infof); err != nil {
+		return err
+	}
 
 	trackID := o.TrackID
 	if trackID == "" {
@@ -184,7 +172,7 @@ func runJob(ctx context.Context, r *jobRun) error {
 	progress := ios.NewWaitProgress(r.ep.Name + " " + resp.ID)
 	defer progress.Done()
 	var progMu sync.Mutex
-	phase := "waiting"
+	phase, stage := "waiting", ""
 	debug := f.DebugWriter()
 	params := job.Params{
 		ID:           resp.ID,
@@ -197,10 +185,18 @@ func runJob(ctx context.Context, r *jobRun) error {
 		Fetch: func(ctx context.Context) (*api.Response, error) {
 			return client.Fetch(ctx, r.ep, resp.ID, resp.FetchURL)
 		},
+		Decode: func(b []byte) (*api.Response, error) { return api.DecodeFor(r.ep, b) },
 		OnProgress: func(p job.Progress) {
 			progMu.Lock()
 			phase = p.Phase
+			newStage := p.Stage != "" && p.Stage != stage
+			stage = p.Stage
 			progMu.Unlock()
+			if newStage {
+				// Training stages and workflow states are worth a line
+				// of their own, on a terminal or not.
+				ios.Infof("%s %s: %s (%s)", r.ep.Name, resp.ID, p.Stage, output.FormatDuration(p.Elapsed))
+			}
 			progress.Update(p.Elapsed, p.ETA, p.Phase)
 			if debug != nil {
 				fmt.Fprintf(debug, "job %s: %s after %s (%d fetches) %s", resp.ID, p.Phase, p.Elapsed.Round(time.Millisecond), p.Fetches, p.Note)
@@ -256,6 +252,40 @@ func runJob(ctx context.Context, r *jobRun) error {
 	return r.finish(ctx, res, result.Response, start)
 }
 
+// apiClient returns the API client for this run: the configured API, or
+// with sandbox an in-process sandbox (closed by the returned func).
+func (f *Factory) apiClient(sandboxed bool) (*api.Client, string, func(), error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	baseURL, key, closeFn := cfg.BaseURL, cfg.APIKey, func() {}
+	if sandboxed {
+		sb := sandbox.New(sandbox.Options{})
+		base, err := sb.Start("127.0.0.1:0")
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("start the sandbox: %w", err)
+		}
+		closeFn = func() { sb.Close() }
+		baseURL = base
+		if key == "" {
+			key = "sandbox"
+		}
+		f.IO.Infof("using an in-process sandbox API at %s", base)
+	} else if key == "" {
+		return nil, "", nil, &ConfigError{
+			Msg:  "no ModelsLab API key",
+			Hint: fmt.Sprintf("set MODELSLAB_API_KEY, pass --api-key, or put {\"api_key\": \"...\"} in %s/config.json; or try --sandbox, which needs none", cfg.Dir),
+		}
+	}
+	f.addSecret(key)
+	clientOpts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
+	if w := f.DebugWriter(); w != nil {
+		clientOpts = append(clientOpts, api.WithDebug(w))
+	}
+	return api.New(baseURL, key, clientOpts...), baseURL, closeFn, nil
+}
+
 // submitOnly is the no-wait path: submit, print the id (or the JSON), exit 0.
 func (r *jobRun) submitOnly(ctx context.Context, client *api.Client, trackID string) error {
 	ios := r.f.IO
@@ -285,6 +315,9 @@ func (r *jobRun) submitOnly(ctx context.Context, client *api.Client, trackID str
 func (r *jobRun) finish(ctx context.Context, res *output.Result, resp *api.Response, start time.Time) error {
 	res.Status = "success"
 	res.Output = resp.Output
+	if r.ep.Family == api.FamilyTraining {
+		res.ModelID = firstNonEmpty(resp.ModelID, res.ID)
+	}
 	if len(res.Output) == 0 {
 		// Some success bodies carry only proxy links.
 		res.Output = resp.ProxyLinks
@@ -324,7 +357,7 @@ func (r *jobRun) stopped(res *output.Result, resp *api.Response, start time.Time
 	code := exitCodeFor(err)
 	fetch := resp.FetchURL
 	if fetch == "" {
-		fetch = r.ep.FetchURL(strings.TrimRight(r.f.cfg.BaseURL, "/"), res.ID)
+		fetch = r.ep.FetchURL(r.baseURL, res.ID)
 	}
 	output.PrintError(ios, err, fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", res.ID, res.TrackID, fetch), code, r.opts.JSON)
 	return &silentError{code: code, err: err}

@@ -66,6 +66,16 @@ for people goes to stderr.
 	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Job commands:"}, &cobra.Group{ID: "tools", Title: "Tools:"})
 	for _, c := range []*cobra.Command{
 		newCmdImg(f, nil),
+		newJobCmd(f, videoSpec, nil),
+		newJobCmd(f, ttsSpec, nil),
+		newJobCmd(f, voiceConvertSpec, nil),
+		newJobCmd(f, musicSpec, nil),
+		newJobCmd(f, songSpec, nil),
+		newJobCmd(f, threeDSpec, nil),
+		newJobCmd(f, editSpec(), nil),
+		newJobCmd(f, trainSpec, nil),
+		newCmdWorkflow(f),
+		newCmdRun(f, nil),
 	} {
 		c.GroupID = "jobs"
 		root.AddCommand(c)

@@ -46,6 +46,7 @@ type Progress struct {
 	ETA     time.Duration // the API's estimate (0 if unknown)
 	Phase   string        // "waiting", "polling", "webhook received", "confirming", "retrying"
 	Fetches int           // fetch calls so far
+	Stage   string        // the job's own stage when the API reports one (training stages, workflow states)
 	Note    string        // detail for --debug (why a webhook was ignored, a fetch error)
 }
 
@@ -70,6 +71,9 @@ type Params struct {
 	Events <-chan Event
 	// Fetch asks the API for the job's current state once.
 	Fetch func(ctx context.Context) (*api.Response, error)
+	// Decode turns a webhook body into a response; default api.Decode
+	// (training and workflow payloads need api.DecodeFor).
+	Decode func(body []byte) (*api.Response, error)
 	// Timeout bounds the whole wait; 0 means no limit beyond ctx.
 	Timeout time.Duration
 	// PollInterval is the first interval between polls (default 2s); it grows
@@ -110,11 +114,12 @@ func (e *FailedError) Error() string {
 }
 
 type waiter struct {
-	p        Params
-	start    time.Time
-	fetches  int
-	failures int
-	seen     [][]byte // webhook bodies already handled (duplicates)
+	p         Params
+	start     time.Time
+	fetches   int
+	failures  int
+	seen      [][]byte // webhook bodies already handled (duplicates)
+	lastStage string
 }
 
 // Wait blocks until the job ends. On success it returns the result; when the
@@ -134,6 +139,9 @@ func Wait(ctx context.Context, p Params) (*Result, error) {
 	}
 	if p.Grace <= 0 {
 		p.Grace = DefaultGrace + p.ETA/5
+	}
+	if p.Decode == nil {
+		p.Decode = api.Decode
 	}
 	w := &waiter{p: p, start: time.Now()}
 
@@ -194,6 +202,7 @@ func Wait(ctx context.Context, p Params) (*Result, error) {
 				case api.StateFailed:
 					return w.result(resp, ViaPoll, time.Time{}), &FailedError{ID: p.ID, Response: resp}
 				}
+				w.stage(resp.Stage, "polling")
 			}
 			resetTimer(timer, interval)
 			interval = min(interval*3/2, p.MaxInterval)
@@ -212,7 +221,7 @@ func (w *waiter) handleEvent(ctx context.Context, ev Event) (*Result, bool, erro
 		}
 	}
 	w.seen = append(w.seen, ev.Body)
-	hint, err := api.Decode(ev.Body)
+	hint, err := w.p.Decode(ev.Body)
 	if err != nil {
 		w.report("webhook received", "ignored: "+err.Error())
 		return nil, false, nil
@@ -230,7 +239,9 @@ func (w *waiter) handleEvent(ctx context.Context, ev Event) (*Result, bool, erro
 		}
 	case api.StateFailed:
 	default:
-		w.report("webhook received", "ignored: status "+hint.Status)
+		if !w.stage(hint.Stage, "webhook received") {
+			w.report("webhook received", "ignored: status "+hint.Status)
+		}
 		return nil, false, nil
 	}
 	w.report("confirming", "")
@@ -279,8 +290,21 @@ func (w *waiter) ctxErr(parent context.Context) error {
 
 func (w *waiter) report(phase, note string) {
 	if w.p.OnProgress != nil {
-		w.p.OnProgress(Progress{Elapsed: time.Since(w.start), ETA: w.p.ETA, Phase: phase, Fetches: w.fetches, Note: note})
+		w.p.OnProgress(Progress{Elapsed: time.Since(w.start), ETA: w.p.ETA, Phase: phase, Fetches: w.fetches, Stage: w.lastStage, Note: note})
 	}
+}
+
+// stage records a stage the API reported (a hint only: it never ends the
+// wait) and reports it when it is new. It returns whether stage was set.
+func (w *waiter) stage(stage, phase string) bool {
+	if stage == "" {
+		return false
+	}
+	if stage != w.lastStage {
+		w.lastStage = stage
+		w.report(phase, "stage "+stage)
+	}
+	return true
 }
 
 // String summarises the result for debug output.

@@ -287,3 +287,43 @@ func TestWaitReportsProgress(t *testing.T) {
 		}
 	})
 }
+
+// Training webhooks report stages (hints) and the model_ready one ends the
+// wait after one confirming fetch.
+func TestWaitTrainingStages(t *testing.T) {
+	ep, _ := api.Lookup("lora_fine_tune")
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		ch := make(chan Event, 8)
+		for i, st := range []string{"deploying_gpu", "training_started", "model_ready"} {
+			deliverAt(&wg, ch, time.Duration(i+1)*time.Minute, `{"status":"success","training_status":"`+st+`","logs":"...","model_id":"F5jvdzGnYi"}`)
+		}
+		fetches := 0
+		var stages []string
+		res, err := Wait(context.Background(), Params{
+			ID: "F5jvdzGnYi", ETA: 0, Events: ch,
+			Decode: func(b []byte) (*api.Response, error) { return api.DecodeFor(ep, b) },
+			Fetch: func(ctx context.Context) (*api.Response, error) {
+				fetches++
+				return api.DecodeFor(ep, []byte(`{"status":"success","messege":"model_ready","data":"logs"}`))
+			},
+			PollInterval: time.Hour, // the webhooks decide; polls would only add noise
+			Grace:        time.Hour,
+			OnProgress: func(p Progress) {
+				if p.Stage != "" && (len(stages) == 0 || stages[len(stages)-1] != p.Stage) {
+					stages = append(stages, p.Stage)
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Via != ViaWebhook || res.Response.State() != api.StateSuccess || fetches != 1 {
+			t.Fatalf("via %s state %v fetches %d", res.Via, res.Response.State(), fetches)
+		}
+		if len(stages) < 2 || stages[0] != "deploying_gpu" || stages[1] != "training_started" {
+			t.Fatalf("stages reported %v", stages)
+		}
+	})
+}

@@ -37,6 +37,9 @@ type Result struct {
 	Message string `json:"message"`
 	// Meta is the API's meta object verbatim, or null.
 	Meta json.RawMessage `json:"meta"`
+	// ModelID is the trained model's id (training jobs only; omitted
+	// otherwise). Human output prints it on stdout in place of URLs.
+	ModelID string `json:"model_id,omitempty"`
 }
 
 // normalized returns a copy of r whose slices are non-nil and whose Meta is
@@ -104,6 +107,9 @@ func PrintResult(s *IOStreams, r *Result, asJSON bool) error {
 	lines := r.Files
 	if len(lines) == 0 {
 		lines = r.Output
+	}
+	if len(lines) == 0 && r.ModelID != "" {
+		lines = []string{r.ModelID}
 	}
 	var out strings.Builder
 	for _, l := range lines {

@@ -1,0 +1,293 @@
+package cmd
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/api"
+)
+
+// The job commands other than img, declared as specs over the endpoint
+// catalogue (see jobcmd.go).
+
+var videoSpec = &jobSpec{
+	use:   "video [PROMPT]",
+	short: "Video: text to video, image to video (--init-image), ultra quality (--ultra)",
+	long: `Generate a video. text2video by default; img2video with --init-image;
+text2video_ultra / img2video_ultra with --ultra. Video jobs run for minutes:
+on a terminal the progress line shows elapsed time against the API's eta and
+keeps going when the eta was wrong.`,
+	example: `  $ mlab video "a space station orbiting earth, cinematic" --wait -o out/
+  $ mlab video "slow pan" --init-image ./still.png --ultra --resolution 720 --wait -o out/
+  $ mlab video "a cat" --output-type gif --num-frames 25 --wait --json`,
+	argField: "prompt", argName: "PROMPT", argOptional: true,
+	timeout: time.Hour,
+	flags: []fieldFlag{
+		{flag: "model", short: "m", field: "model_id", def: "wan2.2", usage: "model_id (wan2.2, ltx-2.3, svd, ...)"},
+		{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out"},
+		{flag: "init-image", field: "init_image", usage: "input image URL or local file (img2video)"},
+		{flag: "ultra", usage: "use the ultra endpoints (text2video_ultra / img2video_ultra)", kind: kBool},
+		{flag: "width", field: "width", kind: kInt, usage: "width in pixels"},
+		{flag: "height", field: "height", kind: kInt, usage: "height in pixels"},
+		{flag: "num-frames", field: "num_frames", kind: kInt, usage: "number of frames"},
+		{flag: "fps", field: "fps", kind: kInt, usage: "frames per second"},
+		{flag: "resolution", field: "resolution", kind: kInt, usage: "resolution (ultra: 480, 720)"},
+		{flag: "steps", field: "num_inference_steps", kind: kInt, usage: "num_inference_steps"},
+		{flag: "guidance", field: "guidance_scale", kind: kFloat, usage: "guidance_scale"},
+		{flag: "output-type", field: "output_type", usage: "output file type", choices: []string{"mp4", "gif"}},
+		{flag: "portrait", field: "portrait", kind: kBool, usage: "portrait orientation (ultra)"},
+		{flag: "seed", field: "seed", kind: kInt, usage: "seed (default random)"},
+	},
+	endpoint: func(o *JobCmdOptions) (string, error) {
+		name := "text2video"
+		if o.set("init-image") {
+			name = "img2video"
+		}
+		if o.value("ultra") == "true" {
+			name += "_ultra"
+		}
+		return name, nil
+	},
+	validate: func(o *JobCmdOptions) error {
+		if o.Arg == "" && !o.set("init-image") {
+			return flagErrorf("mlab video needs a PROMPT (or --init-image)")
+		}
+		return nil
+	},
+}
+
+var ttsSpec = &jobSpec{
+	use:   "tts TEXT",
+	short: "Audio: text to speech",
+	long: `Turn text (up to 2,500 characters) into speech with text_to_speech. The text
+goes in the request's prompt field.`,
+	example: `  $ mlab tts "Build next-generation AI products" --voice-id madison --wait -o out/
+  $ mlab tts "$(cat script.txt)" --language "british english" --speed 1.2 --wait --json`,
+	argField: "prompt", argName: "TEXT",
+	flags: []fieldFlag{
+		{flag: "voice-id", field: "voice_id", def: "madison", usage: "voice_id"},
+		{flag: "language", field: "language", def: "american english", usage: "language"},
+		{flag: "speed", field: "speed", kind: kFloat, usage: "speaking speed (1 = normal)"},
+		{flag: "emotion", field: "emotion", kind: kBool, usage: "expressive speech"},
+	},
+	endpoint: fixed("text_to_speech"),
+	validate: func(o *JobCmdOptions) error {
+		if n := len([]rune(o.Arg)); n > 2500 {
+			return flagErrorf("the text is %d characters; text_to_speech takes at most 2500 (split it)", n)
+		}
+		return nil
+	},
+}
+
+var voiceConvertSpec = &jobSpec{
+	use:   "voice-convert",
+	short: "Audio: make one recording speak with another voice (voice_to_voice)",
+	long: `Convert the voice of --init-audio to the voice of --target-audio (each up to
+30 s) with voice_to_voice. Both take a URL or a local file (uploaded first).`,
+	example: `  $ mlab voice-convert --init-audio speech.wav --target-audio voice.mp3 --wait -o out/`,
+	flags: []fieldFlag{
+		{flag: "init-audio", field: "init_audio", usage: "the speech to convert: URL or local file"},
+		{flag: "target-audio", field: "target_audio", usage: "the voice to use: URL or local file"},
+	},
+	endpoint: fixed("voice_to_voice"),
+	validate: func(o *JobCmdOptions) error {
+		if !o.set("init-audio") || !o.set("target-audio") {
+			return flagErrorf("mlab voice-convert needs --init-audio and --target-audio")
+		}
+		return nil
+	},
+}
+
+var musicSpec = &jobSpec{
+	use:      "music PROMPT",
+	short:    "Audio: generate music from a description (music_gen)",
+	long:     `Generate instrumental music from a text description with music_gen.`,
+	example:  `  $ mlab music "marimba, tropical house, 96 bpm" --duration 60 --output-format mp3 --wait -o out/`,
+	argField: "prompt", argName: "PROMPT",
+	flags: []fieldFlag{
+		{flag: "duration", field: "duration", kind: kInt, usage: "length in seconds (30-480)"},
+		{flag: "output-format", field: "output_format", usage: "audio format", choices: []string{"wav", "mp3", "flac"}},
+		{flag: "bitrate", field: "bitrate", usage: "bitrate, e.g. 320k"},
+		{flag: "init-audio", field: "init_audio", usage: "a reference track: URL or local file"},
+	},
+	endpoint: fixed("music_gen"),
+}
+
+var songSpec = &jobSpec{
+	use:   "song [PROMPT]",
+	short: "Audio: generate a song with vocals from lyrics (song_generator)",
+	long: `Generate a song with song_generator, either from your lyrics (--lyrics FILE, in
+LRC or [Verse]/[Chorus] form) or from a description with lyrics written for
+you (--lyrics-generation PROMPT).`,
+	example: `  $ mlab song --lyrics lyrics.txt --caption "female vocal, reggaeton" --wait -o out/
+  $ mlab song "a Cantopop track about the sea" --lyrics-generation --duration 180 --wait -o out/`,
+	argField: "prompt", argName: "PROMPT", argOptional: true,
+	timeout: time.Hour,
+	flags: []fieldFlag{
+		{flag: "lyrics", field: "lyrics", kind: kFile, usage: "read the lyrics from `FILE`"},
+		{flag: "lyrics-generation", field: "lyrics_generation", kind: kBool, usage: "write lyrics from PROMPT"},
+		{flag: "caption", field: "caption", usage: "style: voice, genre, instruments"},
+		{flag: "duration", field: "duration", kind: kInt, usage: "length in seconds (30-480)"},
+		{flag: "language", field: "language", usage: "language of the vocals"},
+		{flag: "instrumental", field: "instrumental", kind: kBool, usage: "no vocals"},
+	},
+	endpoint: fixed("song_generator"),
+	validate: func(o *JobCmdOptions) error {
+		lyrics, gen := o.set("lyrics"), o.value("lyrics-generation") == "true"
+		switch {
+		case lyrics && gen:
+			return flagErrorf("use either --lyrics FILE or --lyrics-generation, not both")
+		case !lyrics && !gen:
+			return flagErrorf("mlab song needs --lyrics FILE, or --lyrics-generation with a PROMPT")
+		case gen && o.Arg == "":
+			return flagErrorf("--lyrics-generation needs a PROMPT describing the song")
+		}
+		return nil
+	},
+}
+
+var threeDSpec = &jobSpec{
+	use:   "3d [PROMPT]",
+	short: "3D: text to 3D model, image to 3D model (--init-image)",
+	long:  `Generate a 3D model: text_to_3d from a PROMPT, image_to_3d with --init-image.`,
+	example: `  $ mlab 3d "a ghost wearing a white bedsheet" --output-format glb --wait -o out/
+  $ mlab 3d --init-image chair.jpg --output-format obj --wait -o out/`,
+	argField: "prompt", argName: "PROMPT", argOptional: true,
+	flags: []fieldFlag{
+		{flag: "init-image", field: "init_image", usage: "input image URL or local file (image_to_3d)"},
+		{flag: "output-format", field: "output_format", usage: "model format", choices: []string{"glb", "obj", "stl", "ply"}},
+		{flag: "resolution", field: "resolution", kind: kInt, usage: "resolution"},
+		{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
+		{flag: "steps", field: "num_inference_steps", kind: kInt, usage: "num_inference_steps"},
+		{flag: "guidance", field: "guidance_scale", kind: kFloat, usage: "guidance_scale"},
+		{flag: "remove-bg", field: "remove_bg", kind: kBool, usage: "remove the input's background"},
+	},
+	endpoint: func(o *JobCmdOptions) (string, error) {
+		if o.set("init-image") {
+			return "image_to_3d", nil
+		}
+		return "text_to_3d", nil
+	},
+	validate: func(o *JobCmdOptions) error {
+		if o.Arg == "" && !o.set("init-image") {
+			return flagErrorf("mlab 3d needs a PROMPT (or --init-image)")
+		}
+		return nil
+	},
+}
+
+var trainSpec = &jobSpec{
+	use:   "train",
+	short: "Fine-tune a model on your images (LoRA, or DreamBooth with --dreambooth)",
+	long: `Train a model on your images: lora_fine_tune by default, fine_tune (DreamBooth)
+with --dreambooth. --images takes URLs or local files (uploaded first);
+repeat it or separate with commas.
+
+With --wait, the training stages (deploying_gpu ... model_ready) are shown on
+stderr as they come, and the trained model's id is printed on stdout; use it
+as --model in later jobs. A failed training exits 1 with the API's logs.`,
+	example: `  $ mlab train --images a.jpg,b.jpg,c.jpg,d.jpg --instance-prompt "photo of ambika0 man" \
+      --class-prompt "photo of a man" --base-model sdxl --wait
+  $ mlab train --dreambooth --base-model midjourney --images https://.../1.png ... --instance-prompt "..." --wait --json`,
+	timeout: 3 * time.Hour,
+	flags: []fieldFlag{
+		{flag: "images", kind: kStrings, field: "images", usage: "training images: URLs or local files"},
+		{flag: "instance-prompt", field: "instance_prompt", usage: "prompt with your subject's token, e.g. \"photo of ambika0 man\""},
+		{flag: "class-prompt", field: "class_prompt", usage: "the class, e.g. \"photo of a man\""},
+		{flag: "base-model", usage: "LoRA: base_model_type (normal, sdxl); DreamBooth: base_model_id"},
+		{flag: "steps", field: "max_train_steps", kind: kInt, usage: "max_train_steps"},
+		{flag: "training-type", field: "training_type", usage: "men, women, couple or null"},
+		{flag: "lora-type", field: "lora_type", usage: "lora or lycoris", choices: []string{"lora", "lycoris"}},
+		{flag: "negative-prompt", field: "negative_prompt", usage: "negative prompt"},
+		{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
+		{flag: "dreambooth", kind: kBool, usage: "train a DreamBooth model (fine_tune) instead of a LoRA"},
+	},
+	endpoint: func(o *JobCmdOptions) (string, error) {
+		if o.value("dreambooth") == "true" {
+			return "fine_tune", nil
+		}
+		return "lora_fine_tune", nil
+	},
+	// The base model goes under the field the chosen endpoint uses.
+	adjust: func(o *JobCmdOptions, ep api.Endpoint, body map[string]any) {
+		if !o.set("base-model") {
+			return
+		}
+		if ep.Name == "fine_tune" {
+			body["base_model_id"] = o.value("base-model")
+		} else {
+			body["base_model_type"] = o.value("base-model")
+		}
+	},
+	validate: func(o *JobCmdOptions) error {
+		if len(*o.lists["images"]) == 0 {
+			return flagErrorf("mlab train needs --images (URLs or local files)")
+		}
+		if !o.set("instance-prompt") {
+			return flagErrorf("mlab train needs --instance-prompt")
+		}
+		return nil
+	},
+}
+
+// editSpec is built from the catalogue: every Kind "edit" row is an
+// OPERATION.
+func editSpec() *jobSpec {
+	var ops []string
+	var lines []string
+	for _, ep := range api.Catalogue() {
+		if ep.Kind != "edit" {
+			continue
+		}
+		ops = append(ops, ep.Name)
+		req := ""
+		if len(ep.Required) > 0 {
+			req = " (needs " + strings.Join(ep.Required, ", ") + ")"
+		}
+		lines = append(lines, fmt.Sprintf("  %-18s %s%s", ep.Name, ep.Summary, req))
+	}
+	sort.Strings(ops)
+	return &jobSpec{
+		use:   "edit OPERATION",
+		short: "Edit images: remove background, upscale, outpaint, object removal, ...",
+		long: `Edit an image with one of ModelsLab's image-editing endpoints. The image goes
+in with --image (a URL or a local file, uploaded first); it is sent as the
+field the operation needs (image or init_image). Other fields go in with their
+flags or -F key=value.
+
+Operations:
+` + strings.Join(lines, "\n"),
+		example: `  $ mlab edit removebg_mask --image photo.jpg --wait -o out/
+  $ mlab edit super_resolution --image https://example.com/small.png -F scale=4 --wait -o out/
+  $ mlab edit outpaint --image room.png --prompt "a wider view of the room" --wait -o out/`,
+		argField: "", argName: "OPERATION",
+		flags: []fieldFlag{
+			{flag: "image", usage: "the input image: URL or local file"},
+			{flag: "mask-image", field: "mask_image", usage: "mask image: URL or local file"},
+			{flag: "prompt", field: "prompt", usage: "prompt (outpaint, inpaint, ...)"},
+			{flag: "negative-prompt", field: "negative_prompt", usage: "negative prompt"},
+			{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
+		},
+		// The image goes under the field the operation requires.
+		adjust: func(o *JobCmdOptions, ep api.Endpoint, body map[string]any) {
+			if !o.set("image") {
+				return
+			}
+			field := "init_image"
+			if contains(ep.Required, "image") {
+				field = "image"
+			}
+			if _, given := body[field]; !given {
+				body[field] = o.value("image")
+			}
+		},
+		endpoint: func(o *JobCmdOptions) (string, error) {
+			if !contains(ops, o.Arg) {
+				return "", flagErrorf("unknown operation %q; one of: %s", o.Arg, strings.Join(ops, ", "))
+			}
+			return o.Arg, nil
+		},
+	}
+}
