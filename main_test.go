@@ -99,7 +99,12 @@ func cmdSandboxRequests(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	w := ts.Stdout()
 	for _, r := range v.(*sandbox.Server).Requests() {
-		b, err := json.Marshal(map[string]any{"method": r.Method, "path": r.Path, "body": r.Body, "header_key": r.HeaderKey})
+		b, err := json.Marshal(struct {
+			Method    string         `json:"method"`
+			Path      string         `json:"path"`
+			Body      map[string]any `json:"body"`
+			HeaderKey bool           `json:"header_key"`
+		}{r.Method, r.Path, r.Body, r.HeaderKey})
 		ts.Check(err)
 		fmt.Fprintf(w, "%s\n", b)
 	}
