@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -95,6 +96,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			if _, ok := plain["key"]; ok {
 				plain["key"] = redacted
 			}
+			if b64, ok := plain["base64_string"].(string); ok {
+				plain["base64_string"] = fmt.Sprintf("<%d bytes>", base64Size(b64))
+			}
 			rec.Body = plain
 		}
 	}
@@ -119,6 +123,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // route dispatches an /api/ request and returns a short note for the log.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, c *call) string {
+	if p := r.URL.Path; p == "/api/v1/workflows" || strings.HasPrefix(p, "/api/v1/workflows/") {
+		return s.workflowRoute(w, r, c)
+	}
 	m := apiPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		notFound(w)
@@ -149,6 +156,24 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, c *call) string {
 		w.Header().Set("Allow", http.MethodPost)
 		writePHP(w, http.StatusMethodNotAllowed, object{{"status", "error"}, {"message", "Method not allowed, use POST"}, {"tip", tipLegacy}})
 		return ""
+	}
+	if version == "6" && segs[len(segs)-1] == "base64_to_url" &&
+		(len(segs) == 1 || uploadServices[segs[0]]) {
+		return s.upload(w, c)
+	}
+	if version == "3" && !isFetch {
+		switch {
+		case len(segs) == 1 && (segs[0] == "lora_fine_tune" || segs[0] == "fine_tune"):
+			return s.trainSubmit(w, c, segs[0])
+		case segs[0] == "fine_tune_status":
+			id := idText(c.body["training_id"])
+			if len(segs) == 2 {
+				id = segs[1]
+			}
+			return s.trainStatus(w, c, id)
+		case len(segs) == 1 && segs[0] == "finetune_list":
+			return s.trainList(w, c)
+		}
 	}
 	if isFetch {
 		service := strings.Join(segs[:fetchAt], "/")
@@ -234,15 +259,7 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 
 	now := time.Now()
 	s.mu.Lock()
-	if s.rateLimited < s.opts.RateLimit {
-		s.rateLimited++
-		s.stats.RateLimited++
-		s.mu.Unlock()
-		writePHP(w, http.StatusTooManyRequests, object{
-			{"status", "error"},
-			{"message", msgRateLimit},
-			{"retry_after", seconds(s.opts.RetryAfter)},
-		})
+	if s.rateLimitLocked(w) {
 		return "rate limited"
 	}
 	id := s.nextID
@@ -302,6 +319,24 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	}
 	writePHP(w, http.StatusOK, ans)
 	return "id " + j.idText
+}
+
+// rateLimitLocked answers 429 and reports true while Options.RateLimit
+// submits remain to be refused. The caller holds s.mu; it is released
+// when the answer is 429.
+func (s *Server) rateLimitLocked(w http.ResponseWriter) bool {
+	if s.rateLimited >= s.opts.RateLimit {
+		return false
+	}
+	s.rateLimited++
+	s.stats.RateLimited++
+	s.mu.Unlock()
+	writePHP(w, http.StatusTooManyRequests, object{
+		{"status", "error"},
+		{"message", msgRateLimit},
+		{"retry_after", seconds(s.opts.RetryAfter)},
+	})
+	return true
 }
 
 func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) string {

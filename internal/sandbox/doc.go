@@ -12,6 +12,16 @@
 // duplicated webhooks, a wrong eta, string ids) let tests exercise every
 // path of a client.
 //
+// Beyond generation jobs it has: v3 training (lora_fine_tune, fine_tune,
+// fine_tune_status, finetune_list), walking the eight training stages
+// evenly over Options.Delay with a training webhook at every stage; the v1
+// Workflows API (key in the "key" header) with two built-in workflows
+// (list, schema, run, status, cancel; one webhook per execution in the
+// flat or nested documented shape); base64_to_url uploads kept in memory
+// and served under /uploads/. Video outputs are a real tiny MP4 (GIF with
+// output_type "gif"), voice outputs WAV (MP3 with output_format "mp3"),
+// 3D outputs GLB/OBJ/STL/PLY.
+//
 // Besides the API, the server answers GET /_sandbox/health,
 // GET /_sandbox/requests (every API request received, keys redacted) and
 // GET /_sandbox/stats for test scripts.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	_ "embed" // the MP4 and MP3 outputs
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -22,7 +23,9 @@ type fileKind struct {
 var (
 	kindPNG = fileKind{"png", "image/png"}
 	kindGIF = fileKind{"gif", "image/gif"}
+	kindMP4 = fileKind{"mp4", "video/mp4"}
 	kindWAV = fileKind{"wav", "audio/wav"}
+	kindMP3 = fileKind{"mp3", "audio/mpeg"}
 	kindTXT = fileKind{"txt", "text/plain; charset=utf-8"}
 	kindGLB = fileKind{"glb", "model/gltf-binary"}
 	kindOBJ = fileKind{"obj", "model/obj"}
@@ -30,19 +33,39 @@ var (
 	kindPLY = fileKind{"ply", "application/x-ply"}
 )
 
+// sandboxMP4 is a real 16x16, 1 s, 8 fps H.264 MP4 (ffmpeg testsrc, made
+// once with ffmpeg -f lavfi -i testsrc=size=16x16:rate=8:duration=1
+// -c:v libx264 -pix_fmt yuv420p -crf 40 -movflags +faststart -an). Every
+// video job serves the same file.
+//
+//go:embed media/sandbox.mp4
+var sandboxMP4 []byte
+
+// sandboxMP3 is a real half second 440 Hz sine, 8 kHz mono MPEG audio
+// (ffmpeg -f lavfi -i sine=frequency=440:sample_rate=8000:duration=0.5
+// -c:a libmp3lame -b:a 8k -id3v2_version 0 -write_xing 0), served for
+// voice jobs asking output_format "mp3".
+//
+//go:embed media/sandbox.mp3
+var sandboxMP3 []byte
+
 // kindFor picks the output file type of a job from its service, operation
 // and request body.
 func kindFor(service, op string, body map[string]any) fileKind {
 	switch service {
 	case "video", "video-fusion":
-		// A real MP4 is too much to synthesise with the standard library;
-		// text2video also offers output_type "gif", which we always serve.
-		return kindGIF
+		if strings.EqualFold(strings.TrimSpace(str(body["output_type"])), "gif") {
+			return kindGIF
+		}
+		return kindMP4
 	case "whisper":
 		return kindTXT
 	case "voice":
 		if op == "speech_to_text" || op == "speech-to-text" {
 			return kindTXT
+		}
+		if strings.EqualFold(strings.TrimSpace(str(body["output_format"])), "mp3") {
+			return kindMP3
 		}
 		return kindWAV
 	case "3d":
@@ -66,8 +89,12 @@ func render(k fileKind, id int64, n int) ([]byte, error) {
 		return renderPNG(id, n)
 	case kindGIF:
 		return renderGIF(id, n)
+	case kindMP4:
+		return bytes.Clone(sandboxMP4), nil
 	case kindWAV:
 		return renderWAV(id, n), nil
+	case kindMP3:
+		return bytes.Clone(sandboxMP3), nil
 	case kindTXT:
 		return []byte(fmt.Sprintf("Sandbox transcript of job %d, part %d.\n", id, n)), nil
 	case kindGLB:

@@ -51,6 +51,16 @@ type Options struct {
 	Key string
 	// StringIDs emits ids as JSON strings instead of integers.
 	StringIDs bool
+	// CancelWorkflows makes every workflow execution end "cancelled"
+	// instead of "completed" (Fail still wins: a failing execution ends
+	// "failed").
+	CancelWorkflows bool
+	// WorkflowWebhookShape picks the body of workflow webhooks, the two
+	// shapes ModelsLab documents: "flat" (the default; workflows overview
+	// page: event, execution_id, workflow_id, status, output{output:[…]},
+	// completed_at) or "nested" (webhooks page: event, workflow{…},
+	// execution{…, output_data{images:[…]}}). Any other value means flat.
+	WorkflowWebhookShape string
 	// Logf is an optional log sink for requests, webhooks sent and their
 	// answers. API keys are never logged.
 	Logf func(format string, args ...any)
@@ -75,13 +85,16 @@ type Request struct {
 // Stats counts what the server did.
 type Stats struct {
 	// Submits counts submit requests, including rejected ones (bad key,
-	// bad body, rate limited).
+	// bad body, rate limited). Training submits (lora_fine_tune,
+	// fine_tune) and workflow runs count too.
 	Submits int `json:"submits"`
-	// Jobs counts jobs created by accepted submits.
+	// Jobs counts jobs created by accepted submits, trainings and workflow
+	// executions included.
 	Jobs int `json:"jobs"`
 	// RateLimited counts submits answered 429.
 	RateLimited int `json:"rate_limited"`
-	// Fetches counts fetch requests, whatever their answer.
+	// Fetches counts fetch requests, whatever their answer, including
+	// fine_tune_status and workflow execution status calls.
 	Fetches int `json:"fetches"`
 	// WebhooksSent counts webhook POSTs that got an HTTP answer (any
 	// status); duplicates count twice.
@@ -89,8 +102,11 @@ type Stats struct {
 	// WebhookErrors counts webhook POSTs that got no HTTP answer
 	// (connection refused, timeout, cancelled by Close).
 	WebhookErrors int `json:"webhook_errors"`
-	// Downloads counts output files served with 200 or 206 to a GET.
+	// Downloads counts output files served with 200 or 206 to a GET
+	// (generation and workflow outputs, not uploads).
 	Downloads int `json:"downloads"`
+	// Uploads counts files stored by base64_to_url.
+	Uploads int `json:"uploads"`
 }
 
 // Server is a ModelsLab-compatible API. It implements http.Handler, so it can
@@ -104,9 +120,18 @@ type Server struct {
 	tr     *http.Transport
 	wg     sync.WaitGroup // pending webhook timers and senders
 
+	failMsgSet bool // Options.FailMessage was given (not defaulted)
+
 	mu          sync.Mutex
 	nextID      int64
 	jobs        map[string]*job
+	trainings   map[string]*training
+	trainOrder  []*training
+	execs       map[int64]*execution
+	nextExec    int64
+	wfCalls     map[string]*wfUsage
+	uploads     map[int64]*upload
+	nextUpload  int64
 	timers      map[string]*time.Timer
 	reqs        []Request
 	stats       Stats
@@ -135,7 +160,8 @@ func New(opts Options) *Server {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Second
 	}
-	if opts.FailMessage == "" {
+	failMsgSet := opts.FailMessage != ""
+	if !failMsgSet {
 		opts.FailMessage = "Failed, Try Again"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,10 +172,11 @@ func New(opts Options) *Server {
 		IdleConnTimeout:     30 * time.Second,
 	}
 	return &Server{
-		opts:   opts,
-		ctx:    ctx,
-		cancel: cancel,
-		tr:     tr,
+		opts:       opts,
+		failMsgSet: failMsgSet,
+		ctx:        ctx,
+		cancel:     cancel,
+		tr:         tr,
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   10 * time.Second,
@@ -157,9 +184,15 @@ func New(opts Options) *Server {
 				return http.ErrUseLastResponse
 			},
 		},
-		nextID: firstID,
-		jobs:   map[string]*job{},
-		timers: map[string]*time.Timer{},
+		nextID:     firstID,
+		jobs:       map[string]*job{},
+		trainings:  map[string]*training{},
+		execs:      map[int64]*execution{},
+		nextExec:   firstExecID,
+		wfCalls:    map[string]*wfUsage{},
+		uploads:    map[int64]*upload{},
+		nextUpload: firstUploadID,
+		timers:     map[string]*time.Timer{},
 	}
 }
 
@@ -266,8 +299,10 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// ServeHTTP answers the API (/api/v3 … /api/v7), the output files
-// (/generations/ and /proxy/generations/) and the sandbox's own endpoints:
+// ServeHTTP answers the API (/api/v3 … /api/v7 and /api/v1/workflows), the
+// output files (/generations/, /proxy/generations/, /workflow-outputs/,
+// /proxy/workflow-outputs/), the files stored by base64_to_url (/uploads/)
+// and the sandbox's own endpoints:
 // GET /_sandbox/health, GET /_sandbox/requests (Requests as a JSON array)
 // and GET /_sandbox/stats (Stats as a JSON object). Anything else is a 404
 // {"status":"error","message":"Not found"}.
@@ -295,6 +330,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	case strings.HasPrefix(p, "/generations/"), strings.HasPrefix(p, "/proxy/generations/"):
 		s.serveFile(w, r)
+	case strings.HasPrefix(p, "/workflow-outputs/"), strings.HasPrefix(p, "/proxy/workflow-outputs/"):
+		s.serveWorkflowOutput(w, r)
+	case strings.HasPrefix(p, "/uploads/"):
+		s.serveUpload(w, r)
 	case strings.HasPrefix(p, "/api/"):
 		s.serveAPI(w, r)
 	default:

@@ -16,15 +16,7 @@ const webhookUserAgent = "ModelsLab-Webhook/1.0 (sandbox)"
 // submit. Nothing is scheduled when the job has no webhook, webhooks are
 // dropped or the server is closed.
 func (s *Server) scheduleWebhook(j *job) {
-	if j.webhook == "" {
-		return
-	}
-	if u, err := url.Parse(j.webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		s.logf("sandbox: job %s: webhook is not an http(s) URL, not sent", j.idText)
-		return
-	}
-	if s.opts.DropWebhooks {
-		s.logf("sandbox: job %s: webhook dropped (DropWebhooks)", j.idText)
+	if !s.webhookWanted("job "+j.idText, j.webhook) {
 		return
 	}
 	wait := max(time.Until(j.doneAt), 0) + s.opts.WebhookDelay
@@ -41,6 +33,62 @@ func (s *Server) scheduleWebhook(j *job) {
 		s.mu.Unlock()
 		s.deliver(j)
 	})
+}
+
+// armLocked runs fn after wait on a timer registered under name, so Close stops
+// it; it reports false (and arms nothing) once the server is closed. The
+// caller must hold s.mu. fn runs without s.mu held, after the timer is
+// unregistered.
+func (s *Server) armLocked(name string, wait time.Duration, fn func()) bool {
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	var t *time.Timer
+	t = time.AfterFunc(wait, func() {
+		defer s.wg.Done()
+		s.mu.Lock()
+		if s.timers[name] == t { // t is set: the caller held s.mu
+			delete(s.timers, name)
+		}
+		s.mu.Unlock()
+		fn()
+	})
+	s.timers[name] = t
+	return true
+}
+
+// disarmLocked stops the timer registered under name, if any, and reports
+// whether it stopped it before it fired. The caller must hold s.mu.
+func (s *Server) disarmLocked(name string) bool {
+	t := s.timers[name]
+	if t == nil {
+		return false
+	}
+	delete(s.timers, name)
+	if t.Stop() {
+		s.wg.Done()
+		return true
+	}
+	return false
+}
+
+// webhookWanted tells whether a webhook to raw should be sent at all: it
+// must be an http(s) URL and webhooks must not be dropped. what names the
+// job in the log.
+func (s *Server) webhookWanted(what, raw string) bool {
+	if raw == "" {
+		return false
+	}
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		s.logf("sandbox: %s: webhook is not an http(s) URL, not sent", what)
+		return false
+	}
+	if s.opts.DropWebhooks {
+		s.logf("sandbox: %s: webhook dropped (DropWebhooks)", what)
+		return false
+	}
+	return true
 }
 
 // deliver POSTs the webhook of j (twice with DuplicateWebhooks): best
@@ -64,9 +112,15 @@ func (s *Server) deliver(j *job) {
 			{"meta", j.meta},
 		}
 	}
+	s.send("job "+j.idText, j.webhook, payload)
+}
+
+// send encodes payload PHP-style and POSTs it to raw, twice with
+// DuplicateWebhooks. what names the job in the log.
+func (s *Server) send(what, raw string, payload any) {
 	body, err := phpJSON(payload)
 	if err != nil {
-		s.logf("sandbox: job %s: webhook: %v", j.idText, err)
+		s.logf("sandbox: %s: webhook: %v", what, err)
 		return
 	}
 	times := 1
@@ -77,14 +131,14 @@ func (s *Server) deliver(j *job) {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.post(j, body)
+		s.post(what, raw, body)
 	}
 }
 
-func (s *Server) post(j *job, body []byte) {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, j.webhook, bytes.NewReader(body))
+func (s *Server) post(what, raw string, body []byte) {
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, raw, bytes.NewReader(body))
 	if err != nil {
-		s.logf("sandbox: job %s: webhook: %v", j.idText, err)
+		s.logf("sandbox: %s: webhook: %v", what, err)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -95,7 +149,7 @@ func (s *Server) post(j *job, body []byte) {
 		s.mu.Lock()
 		s.stats.WebhookErrors++
 		s.mu.Unlock()
-		s.logf("sandbox: job %s: webhook POST %s failed: %v", j.idText, redactURL(j.webhook), redactErr(err, j.webhook))
+		s.logf("sandbox: %s: webhook POST %s failed: %v", what, redactURL(raw), redactErr(err, raw))
 		return
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -103,7 +157,7 @@ func (s *Server) post(j *job, body []byte) {
 	s.mu.Lock()
 	s.stats.WebhooksSent++
 	s.mu.Unlock()
-	s.logf("sandbox: job %s: webhook POST %s -> %s", j.idText, redactURL(j.webhook), resp.Status)
+	s.logf("sandbox: %s: webhook POST %s -> %s", what, redactURL(raw), resp.Status)
 }
 
 // redactURL shortens the path and drops the query of a webhook URL: the
