@@ -226,13 +226,16 @@ func runJob(ctx context.Context, r *jobRun) error {
 	<-tickerDone
 	progress.Done()
 
+	if result != nil && result.Response != nil && result.Response.Stage != "" && result.Response.Stage != stage {
+		ios.Infof("%s %s: %s (%s)", r.ep.Name, resp.ID, result.Response.Stage, output.FormatDuration(result.Elapsed))
+	}
 	if werr != nil {
 		var failed *job.FailedError
 		switch {
 		case errors.As(werr, &failed):
 			res.Status = "failed"
 			res.Via = string(result.Via)
-			res.Message = failed.Response.Message
+			res.Message = firstNonEmpty(failed.Response.Message, failed.Response.Stage)
 			res.ElapsedMS = time.Since(start).Milliseconds()
 			if r.opts.JSON {
 				if err := output.PrintResult(ios, res, true); err != nil {

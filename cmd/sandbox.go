@@ -64,6 +64,8 @@ func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.DurationVar(&o.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
 	fl.StringVar(&o.Key, "key", "", "accept only this API key (default: any non-empty key)")
 	fl.BoolVar(&o.StringIDs, "string-ids", false, "send ids as strings instead of integers")
+	fl.BoolVar(&o.CancelWorkflows, "cancel-workflows", false, "every workflow execution ends cancelled")
+	fl.StringVar(&o.WorkflowWebhookShape, "workflow-webhook-shape", "flat", "workflow webhook shape: flat or nested (both are documented)")
 }
 
 func runSandbox(ctx context.Context, opts *SandboxOptions) error {

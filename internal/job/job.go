@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
@@ -109,6 +110,9 @@ func (e *FailedError) Error() string {
 	msg := e.Response.Message
 	if msg == "" {
 		msg = "no reason given"
+	}
+	if e.Response.Stage != "" && !strings.Contains(msg, e.Response.Stage) {
+		msg = e.Response.Stage + ": " + msg
 	}
 	return fmt.Sprintf("job %s failed: %s", e.ID, msg)
 }
