@@ -7,14 +7,29 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/mlabcli/mlab/internal/api"
 )
 
-// inputFields are the body fields that take a file by URL. A local path in
-// one of them is uploaded first (base64_to_url) and replaced by its URL.
-var inputFields = []string{"init_image", "mask_image", "control_image", "image", "init_audio", "target_audio", "init_video", "images", "reference_image"}
+// isInputField reports whether a body field takes a file by URL (init_image,
+// mask_image, face_image, init_audio, target_audio, init_video, images, ...).
+// A local path in such a field is uploaded first (base64_to_url) and replaced
+// by its URL. The rule is by name so that a new catalogue row needs nothing
+// here.
+func isInputField(name string) bool {
+	switch name {
+	case "image", "images", "audio", "video":
+		return true
+	}
+	for _, suffix := range []string{"_image", "_images", "_audio", "_video"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
 
 // localInput is one local file named in the body.
 type localInput struct {
@@ -51,7 +66,14 @@ func localInputs(body map[string]any) ([]localInput, error) {
 		found = append(found, localInput{field: field, index: index, path: v})
 		return nil
 	}
-	for _, field := range inputFields {
+	fields := make([]string, 0, len(body))
+	for field := range body {
+		if isInputField(field) {
+			fields = append(fields, field)
+		}
+	}
+	sort.Strings(fields) // deterministic upload order
+	for _, field := range fields {
 		switch v := body[field].(type) {
 		case string:
 			if err := check(field, -1, v); err != nil {
