@@ -89,10 +89,12 @@ for people goes to stderr.
 		c.GroupID = "jobs"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{
+	for _, c := range append([]*cobra.Command{
 		newCmdSandbox(f, nil),
-	} {
-		c.GroupID = "tools"
+	}, shipCommands(f)...) {
+		if c.Runnable() || c.HasSubCommands() {
+			c.GroupID = "tools"
+		}
 		root.AddCommand(c)
 	}
 	root.SetHelpCommandGroupID("tools")
