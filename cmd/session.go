@@ -1,0 +1,256 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/sandbox"
+)
+
+// session is what every job of one command run shares: the API client and,
+// with --wait, one webhook receiver (one tunnel, one listener; a path token
+// per job).
+type session struct {
+	f       *Factory
+	opts    *JobOptions
+	client  *api.Client
+	baseURL string
+	recv    *receiver // nil without --wait
+	closers []func()
+}
+
+// oneJob is one submission.
+type oneJob struct {
+	ep      api.Endpoint
+	body    map[string]any
+	inputs  []localInput
+	trackID string // "" → generated
+
+	fetchURL string // set once submitted: the API's own fetch URL, if any
+}
+
+// jobUI receives what one job's run has to show.
+type jobUI interface {
+	submitted(id string, eta float64, waitingFor string)
+	update(p job.Progress)
+}
+
+// prepareBody drops empty fields and checks the body before anything is
+// sent: required fields present, local input files readable (exit 2).
+func prepareBody(ep api.Endpoint, body map[string]any) ([]localInput, error) {
+	for k, v := range body {
+		if s, ok := v.(string); ok && s == "" {
+			delete(body, k)
+		}
+	}
+	if missing := ep.Missing(body); len(missing) > 0 {
+		return nil, flagErrorf("%s needs %s (pass it with its flag or -F %s=...)", ep.Name, strings.Join(missing, ", "), missing[0])
+	}
+	return localInputs(body)
+}
+
+// openSession opens the API client and, with --wait, the receiver (before
+// any submit: the webhook URL must exist before the request is sent).
+func openSession(ctx context.Context, f *Factory, o *JobOptions) (*session, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	client, baseURL, closeAPI, err := f.apiClient(o.Sandbox)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{f: f, opts: o, client: client, baseURL: baseURL, closers: []func(){closeAPI}}
+	if o.Wait {
+		recv, err := openReceiver(ctx, f, o, baseURL, cfg.NgrokAuthtoken, cfg.Tunnel)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.recv = recv
+		s.closers = append(s.closers, recv.close)
+	}
+	return s, nil
+}
+
+// close releases everything in reverse order: receiver (listener and
+// tunnel), then the API (an in-process sandbox).
+func (s *session) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// apiClient returns the API client for this run: the configured API, or
+// with sandbox an in-process sandbox (closed by the returned func).
+func (f *Factory) apiClient(sandboxed bool) (*api.Client, string, func(), error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	baseURL, key, closeFn := cfg.BaseURL, cfg.APIKey, func() {}
+	if sandboxed {
+		sb := sandbox.New(sandbox.Options{})
+		base, err := sb.Start("127.0.0.1:0")
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("start the sandbox: %w", err)
+		}
+		closeFn = func() { sb.Close() }
+		baseURL = base
+		if key == "" {
+			key = "sandbox"
+		}
+		f.IO.Infof("using an in-process sandbox API at %s", base)
+	} else if key == "" {
+		return nil, "", nil, &ConfigError{
+			Msg:  "no ModelsLab API key",
+			Hint: fmt.Sprintf("set MODELSLAB_API_KEY, pass --api-key, or put {\"api_key\": \"...\"} in %s/config.json; or try --sandbox, which needs none", cfg.Dir),
+		}
+	}
+	f.addSecret(key)
+	clientOpts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
+	if w := f.DebugWriter(); w != nil {
+		clientOpts = append(clientOpts, api.WithDebug(w))
+	}
+	return api.New(baseURL, key, clientOpts...), baseURL, closeFn, nil
+}
+
+// run submits one job and, with --wait, waits for it and downloads its
+// outputs. It returns the job's result whenever something was submitted
+// (also with a *job.FailedError or *StoppedError), and prints nothing on
+// stdout: printing is the caller's.
+func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
+	f, o := s.f, s.opts
+	if err := uploadInputs(ctx, s.client, j.body, j.inputs, f.IO.Infof); err != nil {
+		return nil, err
+	}
+	trackID := j.trackID
+	if trackID == "" {
+		trackID = newTrackID()
+	}
+	j.body["track_id"] = trackID
+
+	var reg *registration
+	if s.recv != nil {
+		var err error
+		if reg, err = s.recv.register(); err != nil {
+			return nil, err
+		}
+		defer reg.unregister()
+		if reg.url != "" {
+			j.body["webhook"] = reg.url
+		}
+	}
+
+	start := time.Now()
+	resp, err := s.client.Submit(ctx, j.ep, j.body)
+	if err != nil {
+		return nil, fmt.Errorf("submit %s: %w", j.ep.Name, err)
+	}
+	res := &output.Result{
+		ID: resp.ID, TrackID: firstNonEmpty(resp.TrackID, trackID), Endpoint: j.ep.Name,
+		Status: resp.Status, ETA: resp.ETA, Meta: resp.Meta,
+	}
+	j.fetchURL = resp.FetchURL
+	if resp.State() == api.StateSuccess {
+		res.Via = string(job.ViaImmediate)
+		return s.finish(ctx, j, res, resp, start)
+	}
+	if !o.Wait {
+		res.Output = resp.Output
+		res.Message = resp.Message
+		res.ElapsedMS = time.Since(start).Milliseconds()
+		return res, nil
+	}
+
+	ui.submitted(resp.ID, resp.ETA, s.recv.waitingFor())
+	debug := f.DebugWriter()
+	params := job.Params{
+		ID:           resp.ID,
+		TrackID:      trackID,
+		ETA:          seconds(resp.ETA),
+		FutureLinks:  resp.FutureLinks,
+		Timeout:      o.Timeout,
+		PollInterval: o.PollInterval,
+		Fetch: func(ctx context.Context) (*api.Response, error) {
+			return s.client.Fetch(ctx, j.ep, resp.ID, resp.FetchURL)
+		},
+		Decode: func(b []byte) (*api.Response, error) { return api.DecodeFor(j.ep, b) },
+		OnProgress: func(p job.Progress) {
+			ui.update(p)
+			if debug != nil {
+				fmt.Fprintf(debug, "job %s: %s after %s (%d fetches) %s", resp.ID, p.Phase, p.Elapsed.Round(time.Millisecond), p.Fetches, p.Note)
+			}
+		},
+	}
+	if reg != nil {
+		params.Events = reg.events
+	}
+	result, werr := job.Wait(ctx, params)
+	if result != nil && result.Response != nil && result.Response.Stage != "" {
+		ui.update(job.Progress{Elapsed: result.Elapsed, Phase: "done", Stage: result.Response.Stage, Fetches: result.Fetches})
+	}
+	res.ElapsedMS = time.Since(start).Milliseconds()
+	if werr != nil {
+		var failed *job.FailedError
+		switch {
+		case errors.As(werr, &failed):
+			res.Status = "failed"
+			res.Via = string(result.Via)
+			res.Message = firstNonEmpty(failed.Response.Message, failed.Response.Stage)
+			return res, werr
+		case errors.Is(werr, job.ErrTimeout), errors.Is(werr, context.Canceled):
+			res.Status = "processing"
+			return res, &StoppedError{ID: resp.ID, Err: werr}
+		}
+		return nil, fmt.Errorf("wait for job %s: %w", resp.ID, werr)
+	}
+	res.Via = string(result.Via)
+	if debug != nil {
+		fmt.Fprintf(debug, "job %s: done %s", resp.ID, result)
+	}
+	return s.finish(ctx, j, res, result.Response, start)
+}
+
+// finish fills a successful result and downloads its outputs (with -o).
+func (s *session) finish(ctx context.Context, j *oneJob, res *output.Result, resp *api.Response, start time.Time) (*output.Result, error) {
+	res.Status = "success"
+	res.Output = resp.Output
+	if j.ep.Family == api.FamilyTraining {
+		res.ModelID = firstNonEmpty(resp.ModelID, res.ID)
+	}
+	if len(res.Output) == 0 {
+		// Some success bodies carry only proxy links.
+		res.Output = resp.ProxyLinks
+	}
+	res.Message = resp.Message
+	if s.opts.OutputDir != "" && len(res.Output) > 0 {
+		files, err := output.Download(ctx, s.f.IO, res.Output, s.opts.OutputDir, output.DownloadOptions{Progress: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Status = "processing" // not done here: rerun the download
+				return res, &StoppedError{ID: res.ID, Err: ctx.Err()}
+			}
+			return res, &DownloadError{Err: err}
+		}
+		res.Files = files
+	}
+	res.ElapsedMS = time.Since(start).Milliseconds()
+	return res, nil
+}
+
+// resumeHint says how to follow up on a job that is still running.
+func (s *session) resumeHint(j *oneJob, res *output.Result) string {
+	fetch := j.fetchURL
+	if fetch == "" {
+		fetch = j.ep.FetchURL(s.baseURL, res.ID)
+	}
+	return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", res.ID, res.TrackID, fetch)
+}
