@@ -1,0 +1,639 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// File names inside the journal directory.
+const (
+	LogName  = "journal.jsonl" // the records, one JSON object per line
+	LockName = "journal.lock"  // the advisory lock; never renamed, never holds data
+)
+
+// Statuses an entry can have.
+const (
+	StatusProcessing = "processing" // submitted, not known to be finished
+	StatusSuccess    = "success"
+	StatusFailed     = "failed"
+)
+
+// MaxRequestString is the longest string value kept in Entry.Request. A
+// longer one (an image passed inline as base64 with -F init_image=@file)
+// is cut to this many bytes and marked, so one job cannot make every later
+// read of the journal slow.
+const MaxRequestString = 2048
+
+// ErrNotFound is returned by Get and Update when no entry matches.
+var ErrNotFound = errors.New("job not found in the journal")
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("journal is closed")
+
+// Entry is one job as the journal knows it. The journal stores complete
+// snapshots: the newest record of a job is the job.
+type Entry struct {
+	ID          string            `json:"id"`       // the job id as text (generation id, training_id, execution_id)
+	TrackID     string            `json:"track_id"` // the track_id sent with the job
+	Endpoint    string            `json:"endpoint"` // catalogue name, e.g. "text2img"
+	Kind        string            `json:"kind"`     // "img", "video", "audio", "3d", "train", "workflow", "edit"
+	BaseURL     string            `json:"base_url"` // API base it was submitted to (never a key)
+	FetchURL    string            `json:"fetch_url,omitempty"`
+	PathParams  map[string]string `json:"path_params,omitempty"` // e.g. workflow_id
+	Request     map[string]any    `json:"request,omitempty"`     // the body minus "key"
+	BatchID     string            `json:"batch_id,omitempty"`
+	SubmittedAt time.Time         `json:"submitted_at"`
+	Status      string            `json:"status"` // "processing" until finished; then "success" | "failed"
+	Output      []string          `json:"output,omitempty"`
+	Files       []string          `json:"files,omitempty"`
+	Via         string            `json:"via,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	FinishedAt  time.Time         `json:"finished_at,omitzero"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+// Finished reports whether the job has ended (success or failed).
+func (e *Entry) Finished() bool {
+	return e.Status != "" && e.Status != StatusProcessing
+}
+
+// Filter selects entries for List. Zero fields select everything.
+type Filter struct {
+	Status  string    // exact status
+	Kind    string    // exact kind
+	BatchID string    // exact batch id
+	Since   time.Time // submitted at or after
+	Limit   int       // at most this many (newest first); 0 or less: all
+}
+
+// Journal is an open journal directory. Its methods are safe for concurrent
+// use; several Journals (in one process or many) may share a directory.
+type Journal struct {
+	dir, logPath, lockPath string
+	mu                     *sync.RWMutex // in-process lock shared by every Journal on this directory
+	closed                 atomic.Bool
+	noSync                 bool // benchmarks only: measure what fsync costs
+}
+
+// procLocks holds one RWMutex per lock file, so goroutines of one process
+// exclude each other even where the OS lock is per process (fcntl on NFS)
+// or missing.
+var procLocks sync.Map // lock path -> *sync.RWMutex
+
+// Open opens the journal in dir, creating the directory (mode 0700) and the
+// log and lock files (mode 0600) when missing.
+func Open(dir string) (*Journal, error) {
+	if dir == "" {
+		return nil, errors.New("journal: empty directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("create the journal directory: %w", err)
+	}
+	j := &Journal{dir: abs, logPath: filepath.Join(abs, LogName), lockPath: filepath.Join(abs, LockName)}
+	m, _ := procLocks.LoadOrStore(j.lockPath, new(sync.RWMutex))
+	j.mu = m.(*sync.RWMutex)
+
+	lf, err := os.OpenFile(j.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the journal lock: %w", err)
+	}
+	lf.Close()
+	created := false
+	if _, err := os.Stat(j.logPath); errors.Is(err, os.ErrNotExist) {
+		f, err := os.OpenFile(j.logPath, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create the journal: %w", err)
+		}
+		f.Close()
+		created = true
+	} else if err != nil {
+		return nil, fmt.Errorf("open the journal: %w", err)
+	}
+	if created {
+		syncDir(abs)
+	}
+	return j, nil
+}
+
+// Dir returns the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
+// Path returns the log file's path.
+func (j *Journal) Path() string { return j.logPath }
+
+// Close marks the journal closed. It holds no descriptor between calls, so
+// there is nothing to flush: every Add and Update is on disk when it
+// returns.
+func (j *Journal) Close() error {
+	j.closed.Store(true)
+	return nil
+}
+
+// lock takes the in-process lock and then the OS lock on the lock file, and
+// returns the function that releases both.
+func (j *Journal) lock(exclusive bool) (func(), error) {
+	if j.closed.Load() {
+		return nil, ErrClosed
+	}
+	if exclusive {
+		j.mu.Lock()
+	} else {
+		j.mu.RLock()
+	}
+	unlockMu := j.mu.Unlock
+	if !exclusive {
+		unlockMu = j.mu.RUnlock
+	}
+	f, err := os.OpenFile(j.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		unlockMu()
+		return nil, fmt.Errorf("open the journal lock: %w", err)
+	}
+	if err := lockFile(f, exclusive); err != nil {
+		f.Close()
+		unlockMu()
+		return nil, fmt.Errorf("lock the journal: %w", err)
+	}
+	return func() {
+		_ = unlockFile(f)
+		f.Close()
+		unlockMu()
+	}, nil
+}
+
+// Add records a job right after its submit. It sets Status to "processing"
+// when empty, SubmittedAt to now when zero, and UpdatedAt to now; it drops
+// "key" from Request (without changing the caller's map) and any password
+// from BaseURL. The record is on disk (fsynced) when Add returns.
+func (j *Journal) Add(e Entry) error {
+	if e.ID == "" {
+		return errors.New("journal: add: empty job id")
+	}
+	now := time.Now().UTC()
+	if e.Status == "" {
+		e.Status = StatusProcessing
+	}
+	if e.SubmittedAt.IsZero() {
+		e.SubmittedAt = now
+	}
+	e.UpdatedAt = now
+	clean(&e)
+	line, err := encode(&e)
+	if err != nil {
+		return err
+	}
+	unlock, err := j.lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return j.appendLocked(line)
+}
+
+// Update applies fn to the newest entry whose ID (or, failing that,
+// TrackID) is id and appends the result, all under the exclusive lock, so
+// concurrent updates never lose each other's changes. fn must not change
+// ID or TrackID (they are restored); UpdatedAt is set afterwards. It
+// returns ErrNotFound when no entry matches; fn is not called then.
+func (j *Journal) Update(id string, fn func(*Entry)) error {
+	if id == "" {
+		return ErrNotFound
+	}
+	unlock, err := j.lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := j.readLocked()
+	if err != nil {
+		return err
+	}
+	cur := s.find(id, true)
+	if cur == nil {
+		return ErrNotFound
+	}
+	e, err := cur.entry()
+	if err != nil {
+		return err
+	}
+	idv, track := e.ID, e.TrackID
+	fn(&e)
+	e.ID, e.TrackID = idv, track
+	if e.Status == "" {
+		e.Status = StatusProcessing
+	}
+	e.UpdatedAt = time.Now().UTC()
+	clean(&e)
+	line, err := encode(&e)
+	if err != nil {
+		return err
+	}
+	return j.appendLocked(line)
+}
+
+// Get returns the newest entry (by submit time) whose ID or TrackID is
+// idOrTrackID, or ErrNotFound.
+func (j *Journal) Get(idOrTrackID string) (*Entry, error) {
+	if idOrTrackID == "" {
+		return nil, ErrNotFound
+	}
+	s, err := j.read()
+	if err != nil {
+		return nil, err
+	}
+	r := s.find(idOrTrackID, false)
+	if r == nil {
+		return nil, ErrNotFound
+	}
+	e, err := r.entry()
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// List returns the entries that match f, newest submitted first (ties:
+// the one recorded later first).
+func (j *Journal) List(f Filter) ([]Entry, error) {
+	s, err := j.read()
+	if err != nil {
+		return nil, err
+	}
+	var sel []*record
+	for i := range s.latest {
+		if f.match(&s.latest[i].meta) {
+			sel = append(sel, &s.latest[i])
+		}
+	}
+	// Newest submitted first; on equal times the job recorded later first.
+	slices.SortFunc(sel, func(a, b *record) int {
+		if c := b.SubmittedAt.Compare(a.SubmittedAt); c != 0 {
+			return c
+		}
+		return b.seq - a.seq
+	})
+	if f.Limit > 0 && len(sel) > f.Limit {
+		sel = sel[:f.Limit]
+	}
+	out := make([]Entry, len(sel))
+	for i, r := range sel {
+		if out[i], err = r.entry(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Prune removes the finished entries submitted before olderThan and
+// returns how many jobs it removed. Unfinished ("processing") entries are
+// kept whatever their age: they may be waited for. The log is rewritten
+// under the exclusive lock (temporary file, fsync, rename, fsync of the
+// directory), which also drops superseded records and unreadable lines;
+// a crash at any point leaves either the old or the new file.
+func (j *Journal) Prune(olderThan time.Time) (int, error) {
+	unlock, err := j.lock(true)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	j.removeStaleTemps()
+	s, err := j.readLocked()
+	if err != nil {
+		return 0, err
+	}
+	slices.SortFunc(s.latest, func(a, b record) int { return a.seq - b.seq })
+	var buf bytes.Buffer
+	removed, kept := 0, 0
+	for i := range s.latest {
+		r := &s.latest[i]
+		if r.finished() && r.SubmittedAt.Before(olderThan) {
+			removed++
+			continue
+		}
+		kept++
+		buf.Write(r.raw)
+		buf.WriteByte('\n')
+	}
+	if removed == 0 && s.lines == kept && s.bad == 0 {
+		return 0, nil // already compact
+	}
+	tmp, err := os.CreateTemp(j.dir, ".journal-*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("prune the journal: %w", err)
+	}
+	tmpName := tmp.Name()
+	fail := func(err error) (int, error) {
+		tmp.Close()
+		os.Remove(tmpName)
+		return 0, fmt.Errorf("prune the journal: %w", err)
+	}
+	// CreateTemp makes the file 0600 already, like the log.
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmpName, j.logPath); err != nil {
+		os.Remove(tmpName)
+		return 0, fmt.Errorf("prune the journal: %w", err)
+	}
+	syncDir(j.dir)
+	return removed, nil
+}
+
+// removeStaleTemps deletes temporary files left by a Prune that crashed
+// (called under the exclusive lock, so none is in use).
+func (j *Journal) removeStaleTemps() {
+	names, _ := filepath.Glob(filepath.Join(j.dir, ".journal-*.tmp"))
+	for _, n := range names {
+		os.Remove(n)
+	}
+}
+
+// appendLocked writes line (which ends in '\n') at the end of the log with
+// one write on an O_APPEND descriptor, starting a fresh line first when the
+// file does not end in one (a torn record), then fsyncs. On a failed write
+// the file is cut back to its old size. The caller holds the exclusive lock.
+func (j *Journal) appendLocked(line []byte) error {
+	f, err := os.OpenFile(j.logPath, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	size := st.Size()
+	if size > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err != nil && err != io.EOF {
+			return fmt.Errorf("read the journal: %w", err)
+		}
+		if last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		_ = f.Truncate(size)
+		return fmt.Errorf("write the journal: %w", err)
+	}
+	if j.noSync {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync the journal: %w", err)
+	}
+	return nil
+}
+
+// meta is the part of a record that finding, filtering and sorting need.
+// Decoding only this (encoding/json skips the rest without allocating) is
+// what keeps a read of 10,000 jobs fast; the full entry is decoded only for
+// the records returned.
+type meta struct {
+	ID          string    `json:"id"`
+	TrackID     string    `json:"track_id"`
+	Kind        string    `json:"kind"`
+	Status      string    `json:"status"`
+	BatchID     string    `json:"batch_id"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// key is the identity of a job: ids can repeat across APIs (a sandbox
+// starts from the same id every time), track ids tell them apart.
+func (m *meta) key() string { return m.ID + "\x00" + m.TrackID }
+
+func (m *meta) finished() bool { return m.Status != "" && m.Status != StatusProcessing }
+
+func (f Filter) match(m *meta) bool {
+	return (f.Status == "" || m.Status == f.Status) &&
+		(f.Kind == "" || m.Kind == f.Kind) &&
+		(f.BatchID == "" || m.BatchID == f.BatchID) &&
+		(f.Since.IsZero() || !m.SubmittedAt.Before(f.Since))
+}
+
+// newer reports whether a was submitted after b (on equal times: whether
+// a's first record comes later in the file).
+func newer(a, b *record) bool {
+	if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
+		return c > 0
+	}
+	return a.seq > b.seq
+}
+
+// record is the newest line of one job.
+type record struct {
+	meta
+	raw []byte // the line, without its '\n'
+	seq int    // line number of the job's first record (the order of the file)
+}
+
+func (r *record) entry() (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(r.raw, &e); err != nil {
+		return e, fmt.Errorf("journal: decode entry %s: %w", r.ID, err)
+	}
+	return e, nil
+}
+
+// snapshot is the journal as read: the newest record of every job (in no
+// particular order; seq gives the file order).
+type snapshot struct {
+	latest []record
+	lines  int // records of known jobs, superseded ones included
+	bad    int // lines skipped (torn or not JSON)
+}
+
+// find returns the newest record whose ID is id or, when none is and
+// idFirst is set, whose TrackID is; with idFirst unset either matches.
+func (s *snapshot) find(id string, idFirst bool) *record {
+	var best *record
+	better := func(r *record) bool {
+		// later submit wins; on a tie the job recorded later
+		return best == nil || newer(r, best)
+	}
+	for i := range s.latest {
+		r := &s.latest[i]
+		if (r.ID == id || (!idFirst && r.TrackID == id)) && better(r) {
+			best = r
+		}
+	}
+	if best != nil || !idFirst {
+		return best
+	}
+	for i := range s.latest {
+		r := &s.latest[i]
+		if r.TrackID == id && better(r) {
+			best = r
+		}
+	}
+	return best
+}
+
+func (j *Journal) read() (*snapshot, error) {
+	unlock, err := j.lock(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return j.readLocked()
+}
+
+// readLocked reads and decodes the whole log; the caller holds a lock.
+func (j *Journal) readLocked() (*snapshot, error) {
+	data, err := os.ReadFile(j.logPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the journal: %w", err)
+	}
+	return parse(data), nil
+}
+
+// parse reads the records. It walks the lines from the last to the first,
+// so only the newest record of each job is decoded: an older line whose
+// job is already known is recognised by its first two fields (fastKey) and
+// skipped. A line that does not decode into an entry with an id is skipped:
+// a torn tail (kill -9 or a full disk during a write) or garbage; the job's
+// previous record then stands. The last line may lack its '\n': it counts
+// when it is a complete object (a prefix of a JSON object never is).
+func parse(data []byte) *snapshot {
+	var lines [][]byte
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			lines = append(lines, line)
+		}
+	}
+	s := &snapshot{}
+	idx := make(map[string]int, len(lines)/2+1)
+	for n := len(lines) - 1; n >= 0; n-- {
+		line := lines[n]
+		if k, ok := fastKey(line); ok {
+			if i, known := idx[k]; known {
+				s.latest[i].seq = n
+				s.lines++
+				continue
+			}
+		}
+		var m meta
+		// Unmarshal checks the whole line's syntax before decoding, so
+		// damage in the fields meta skips is caught too.
+		if line[0] != '{' || json.Unmarshal(line, &m) != nil || m.ID == "" {
+			s.bad++
+			continue
+		}
+		s.lines++
+		k := m.key()
+		if i, known := idx[k]; known {
+			s.latest[i].seq = n
+			continue
+		}
+		idx[k] = len(s.latest)
+		s.latest = append(s.latest, record{meta: m, raw: line, seq: n})
+	}
+	return s
+}
+
+// fastKey returns the job key of a line that starts the way encode writes
+// every record, {"id":"…","track_id":"…", with no escapes in either
+// string; ok is false for anything else (the caller then decodes).
+func fastKey(line []byte) (key string, ok bool) {
+	const p1, p2 = `{"id":"`, `","track_id":"`
+	rest, found := bytes.CutPrefix(line, []byte(p1))
+	if !found {
+		return "", false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 || bytes.IndexByte(rest[:i], '\\') >= 0 {
+		return "", false
+	}
+	id := rest[:i]
+	rest, found = bytes.CutPrefix(rest[i:], []byte(p2))
+	if !found {
+		return "", false
+	}
+	i = bytes.IndexByte(rest, '"')
+	if i < 0 || bytes.IndexByte(rest[:i], '\\') >= 0 {
+		return "", false
+	}
+	return string(id) + "\x00" + string(rest[:i]), true
+}
+
+func encode(e *Entry) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("journal: encode entry %s: %w", e.ID, err)
+	}
+	return buf.Bytes(), nil // Encode ends it with '\n' and escapes any inside
+}
+
+// clean removes what must never be stored: the API key in the request and
+// credentials in the base URL. It copies Request rather than changing the
+// caller's map, and cuts very long request strings.
+func clean(e *Entry) {
+	if e.Request != nil {
+		req := make(map[string]any, len(e.Request))
+		for k, v := range e.Request {
+			if strings.EqualFold(k, "key") {
+				continue
+			}
+			if s, ok := v.(string); ok && len(s) > MaxRequestString {
+				v = truncate(s)
+			}
+			req[k] = v
+		}
+		e.Request = req
+	}
+	if e.BaseURL != "" {
+		if u, err := url.Parse(e.BaseURL); err == nil && u.User != nil {
+			u.User = nil
+			e.BaseURL = u.String()
+		}
+	}
+}
+
+func truncate(s string) string {
+	cut := MaxRequestString
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("…[truncated by mlab: %d bytes]", len(s))
+}
+
+// syncDir fsyncs a directory so a created or renamed file survives a power
+// loss. Best effort: not every platform can open a directory for sync.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	d.Close()
+}
