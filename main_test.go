@@ -44,6 +44,7 @@ func TestScript(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MLAB_CONFIG_DIR", env.WorkDir+"/.config")
+			env.Setenv("MLAB_STATE_DIR", env.WorkDir+"/.state")
 			env.Setenv("NO_COLOR", "1")
 			return nil
 		},
@@ -62,6 +63,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"json":             cmdJSON,
 	"wait-submit":      cmdWaitSubmit,
 	"ispng":            cmdIsPNG,
+	"wait-journal":     cmdWaitJournal,
 }
 
 var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
@@ -238,7 +240,7 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
+	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "MLAB_STATE_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
 		if v := ts.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
@@ -290,4 +292,20 @@ func cmdIsPNG(ts *testscript.TestScript, neg bool, args []string) {
 	if (err == nil) == neg {
 		ts.Fatalf("ispng %s: %v", args[0], err)
 	}
+}
+
+// wait-journal ID waits until the job journal in $MLAB_STATE_DIR holds ID.
+func cmdWaitJournal(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: wait-journal ID")
+	}
+	path := ts.Getenv("MLAB_STATE_DIR") + "/journal.jsonl"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), `"id":"`+args[0]+`"`) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("wait-journal: %s not in %s within 20s", args[0], path)
 }

@@ -88,10 +88,11 @@ func (o *JobOptions) validate() error {
 
 // jobRun is one job: the endpoint, the body and the shared options.
 type jobRun struct {
-	f    *Factory
-	opts *JobOptions
-	ep   api.Endpoint
-	body map[string]any
+	f          *Factory
+	opts       *JobOptions
+	ep         api.Endpoint
+	body       map[string]any
+	pathParams map[string]string
 }
 
 // runJob is the spine every single-job command shares: check the body,
@@ -114,7 +115,7 @@ func runJob(ctx context.Context, r *jobRun) error {
 			r.body["webhook"] = o.Webhook
 		}
 	}
-	j := &oneJob{ep: r.ep, body: r.body, inputs: inputs, trackID: o.TrackID}
+	j := &oneJob{ep: r.ep, body: r.body, inputs: inputs, trackID: o.TrackID, pathParams: r.pathParams}
 	ui := newSingleUI(f, r.ep)
 	defer ui.done()
 	res, err := s.run(ctx, j, ui)

@@ -19,7 +19,7 @@ import (
 
 // historyCommands returns the job-history commands (mlab jobs).
 func historyCommands(f *Factory) []*cobra.Command {
-	return []*cobra.Command{newCmdJobs(f, nil)}
+	return []*cobra.Command{newCmdJobs(f, nil), newCmdWait(f, nil), newCmdFetch(f)}
 }
 
 // JobsOptions are the flags of `mlab jobs`.

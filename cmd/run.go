@@ -94,5 +94,5 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body})
+	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, pathParams: params})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/sandbox"
 )
@@ -21,7 +22,9 @@ type session struct {
 	opts    *JobOptions
 	client  *api.Client
 	baseURL string
-	recv    *receiver // nil without --wait
+	recv    *receiver        // nil without --wait
+	journal *journal.Journal // nil when it cannot be opened (a warning said so)
+	batchID string           // set for --batch runs
 	closers []func()
 }
 
@@ -32,7 +35,8 @@ type oneJob struct {
 	inputs  []localInput
 	trackID string // "" → generated
 
-	fetchURL string // set once submitted: the API's own fetch URL, if any
+	pathParams map[string]string // e.g. workflow_id, kept for mlab wait
+	fetchURL   string            // set once submitted: the API's own fetch URL, if any
 }
 
 // jobUI receives what one job's run has to show.
@@ -67,6 +71,15 @@ func openSession(ctx context.Context, f *Factory, o *JobOptions) (*session, erro
 		return nil, err
 	}
 	s := &session{f: f, opts: o, client: client, baseURL: baseURL, closers: []func(){closeAPI}}
+	// The journal is opened before anything is submitted: a paid job must
+	// be written down before we wait for it. A journal that cannot be
+	// opened does not stop the job; the warning says what is lost.
+	if jr, err := openHistoryJournal(f); err != nil {
+		f.IO.Warnf("job journal unavailable (%v): an interrupted wait cannot be resumed with 'mlab wait'", err)
+	} else {
+		s.journal = jr
+		s.closers = append(s.closers, func() { jr.Close() })
+	}
 	if o.Wait {
 		recv, err := openReceiver(ctx, f, o, baseURL, cfg.NgrokAuthtoken, cfg.Tunnel)
 		if err != nil {
@@ -86,6 +99,27 @@ func (s *session) close() {
 		s.closers[i]()
 	}
 	s.closers = nil
+}
+
+// apiClientAt returns a client for a given API base (a journalled job's),
+// with the configured key.
+func (f *Factory) apiClientAt(baseURL string) (*api.Client, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if baseURL == "" {
+		baseURL = cfg.BaseURL
+	}
+	if cfg.APIKey == "" {
+		return nil, &ConfigError{Msg: "no ModelsLab API key", Hint: "set MODELSLAB_API_KEY or pass --api-key"}
+	}
+	f.addSecret(cfg.APIKey)
+	opts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
+	if w := f.DebugWriter(); w != nil {
+		opts = append(opts, api.WithDebug(w))
+	}
+	return api.New(baseURL, cfg.APIKey, opts...), nil
 }
 
 // apiClient returns the API client for this run: the configured API, or
@@ -159,6 +193,8 @@ func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result,
 		Status: resp.Status, ETA: resp.ETA, Meta: resp.Meta,
 	}
 	j.fetchURL = resp.FetchURL
+	s.record(j, res, start)
+	defer func() { s.recordEnd(res) }()
 	if resp.State() == api.StateSuccess {
 		res.Via = string(job.ViaImmediate)
 		return s.finish(ctx, j, res, resp, start)
@@ -171,12 +207,25 @@ func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result,
 	}
 
 	ui.submitted(resp.ID, resp.ETA, s.recv.waitingFor())
+	var events <-chan job.Event
+	if reg != nil {
+		events = reg.events
+	}
+	return s.wait(ctx, j, res, resp, events, ui, start)
+}
+
+// wait follows a submitted job to its end (webhook events, if any, and
+// polling) and downloads its outputs. resp is the submit answer, or for a
+// resumed job a stand-in holding its id and fetch URL.
+func (s *session) wait(ctx context.Context, j *oneJob, res *output.Result, resp *api.Response, events <-chan job.Event, ui jobUI, start time.Time) (*output.Result, error) {
+	f, o := s.f, s.opts
 	debug := f.DebugWriter()
 	params := job.Params{
 		ID:           resp.ID,
-		TrackID:      trackID,
+		TrackID:      res.TrackID,
 		ETA:          seconds(resp.ETA),
 		FutureLinks:  resp.FutureLinks,
+		Events:       events,
 		Timeout:      o.Timeout,
 		PollInterval: o.PollInterval,
 		Fetch: func(ctx context.Context) (*api.Response, error) {
@@ -189,9 +238,6 @@ func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result,
 				fmt.Fprintf(debug, "job %s: %s after %s (%d fetches) %s", resp.ID, p.Phase, p.Elapsed.Round(time.Millisecond), p.Fetches, p.Note)
 			}
 		},
-	}
-	if reg != nil {
-		params.Events = reg.events
 	}
 	result, werr := job.Wait(ctx, params)
 	if result != nil && result.Response != nil && result.Response.Stage != "" {
@@ -246,11 +292,69 @@ func (s *session) finish(ctx context.Context, j *oneJob, res *output.Result, res
 	return res, nil
 }
 
-// resumeHint says how to follow up on a job that is still running.
-func (s *session) resumeHint(j *oneJob, res *output.Result) string {
-	fetch := j.fetchURL
-	if fetch == "" {
-		fetch = j.ep.FetchURL(s.baseURL, res.ID)
+// record writes a just-submitted job to the journal, before any waiting.
+func (s *session) record(j *oneJob, res *output.Result, start time.Time) {
+	if s.journal == nil {
+		return
 	}
-	return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", res.ID, res.TrackID, fetch)
+	request := make(map[string]any, len(j.body))
+	for k, v := range j.body {
+		if k != "webhook" { // its token is a secret, and useless once we exit
+			request[k] = v
+		}
+	}
+	err := s.journal.Add(journal.Entry{
+		ID: res.ID, TrackID: res.TrackID, Endpoint: j.ep.Name, Kind: j.ep.Kind,
+		BaseURL: s.baseURL, FetchURL: j.fetchURL, PathParams: j.pathParams,
+		Request: request, BatchID: s.batchID, SubmittedAt: start, Status: journal.StatusProcessing,
+	})
+	if err != nil {
+		s.f.IO.Warnf("could not write job %s to the journal: %v", res.ID, err)
+	}
+}
+
+// recordEnd writes how the job ended; a job still running stays
+// "processing" so that 'mlab wait' can finish it.
+func (s *session) recordEnd(res *output.Result) {
+	if s.journal == nil || (res.Status != journal.StatusSuccess && res.Status != journal.StatusFailed) {
+		return
+	}
+	err := s.journal.Update(res.TrackID, func(e *journal.Entry) {
+		e.Status, e.Output, e.Files, e.Via, e.Message = res.Status, res.Output, res.Files, res.Via, res.Message
+		e.FinishedAt = time.Now()
+	})
+	if err != nil {
+		s.f.IO.Warnf("could not update job %s in the journal: %v", res.ID, err)
+	}
+}
+
+// resumeHint names the exact command that picks a running job up again.
+func (s *session) resumeHint(j *oneJob, res *output.Result) string {
+	if s.journal == nil {
+		fetch := j.fetchURL
+		if fetch == "" {
+			fetch = j.ep.FetchURL(s.baseURL, res.ID)
+		}
+		return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", res.ID, res.TrackID, fetch)
+	}
+	return resumeCommand(res.TrackID, s.opts)
+}
+
+// resumeCommand is the 'mlab wait' line for a job.
+func resumeCommand(ref string, o *JobOptions) string {
+	cmd := "mlab wait " + ref
+	if o.OutputDir != "" {
+		cmd += " -o " + shellQuote(o.OutputDir)
+	}
+	if o.JSON {
+		cmd += " --json"
+	}
+	return "it keeps running at ModelsLab; resume with: " + cmd
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -81,7 +81,7 @@ func runWorkflowRun(ctx context.Context, o *WorkflowRunOptions) error {
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body})
+	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, pathParams: map[string]string{"workflow_id": o.WorkflowID}})
 }
 
 // bodyFromInput reads a JSON object from file (if any) and merges -F/-f over it.
