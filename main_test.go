@@ -64,6 +64,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"wait-submit":      cmdWaitSubmit,
 	"ispng":            cmdIsPNG,
 	"wait-journal":     cmdWaitJournal,
+	"capture":          cmdCapture,
 }
 
 var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
@@ -308,4 +309,18 @@ func cmdWaitJournal(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("wait-journal: %s not in %s within 20s", args[0], path)
+}
+
+// capture stdout|stderr|FILE REGEX VAR sets VAR to REGEX's first submatch.
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: capture stdout|stderr|FILE REGEX VAR")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[0]))
+	if len(m) < 2 {
+		ts.Fatalf("capture: no match for %q", args[1])
+	}
+	ts.Setenv(args[2], m[1])
 }

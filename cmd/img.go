@@ -55,15 +55,20 @@ with -o DIR the files are downloaded and their paths printed.
   # submit only, let your own server receive the webhook
   $ mlab img "a lighthouse" --webhook https://example.com/hooks/modelslab`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && opts.Job.Batch != "" {
+				return nil
+			}
 			if len(args) != 1 {
 				return flagErrorf("mlab img takes exactly one PROMPT argument (quote it), got %d", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Prompt = args[0]
+			if len(args) == 1 {
+				opts.Prompt = args[0]
+			}
 			opts.seedSet = cmd.Flags().Changed("seed")
-			if strings.TrimSpace(opts.Prompt) == "" {
+			if strings.TrimSpace(opts.Prompt) == "" && opts.Job.Batch == "" {
 				return flagErrorf("the prompt is empty")
 			}
 			if opts.MaskImage != "" && opts.InitImage == "" {
@@ -155,5 +160,5 @@ func runImg(ctx context.Context, o *ImgOptions) error {
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body})
+	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, argField: "prompt"})
 }

@@ -35,6 +35,8 @@ type JobOptions struct {
 	Sandbox      bool          // --sandbox
 	PollInterval time.Duration // --poll-interval
 	TunnelWait   time.Duration // --tunnel-timeout
+	Batch        string        // --batch FILE ("-" = stdin)
+	Concurrency  int           // --concurrency
 }
 
 func addJobFlags(cmd *cobra.Command, o *JobOptions) {
@@ -53,6 +55,8 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl.BoolVar(&o.Sandbox, "sandbox", false, "run against an in-process sandbox API (no key needed)")
 	fl.DurationVar(&o.PollInterval, "poll-interval", job.DefaultPollInterval, "first interval between polls (grows to 30s)")
 	fl.DurationVar(&o.TunnelWait, "tunnel-timeout", 15*time.Second, "how long the ngrok tunnel may take to come up")
+	fl.StringVar(&o.Batch, "batch", "", "run one job per line of `FILE` (- for stdin): a prompt, or a JSON object of request fields merged over the flags")
+	fl.IntVar(&o.Concurrency, "concurrency", DefaultConcurrency, "with --batch: jobs in flight at once (your plan's queue limit)")
 }
 
 // validate checks the shared flags (usage errors exit 2).
@@ -67,6 +71,12 @@ func (o *JobOptions) validate() error {
 	}
 	if o.Timeout <= 0 {
 		return flagErrorf("--timeout must be positive")
+	}
+	if o.Concurrency < 1 {
+		return flagErrorf("--concurrency must be at least 1")
+	}
+	if o.Batch != "" && o.TrackID != "" {
+		return flagErrorf("--track-id names one job; a --batch gets one generated per line")
 	}
 	if o.PollInterval < 100*time.Millisecond {
 		return flagErrorf("--poll-interval must be at least 100ms")
@@ -93,6 +103,7 @@ type jobRun struct {
 	ep         api.Endpoint
 	body       map[string]any
 	pathParams map[string]string
+	argField   string // the field plain --batch lines fill ("" = JSON lines only)
 }
 
 // runJob is the spine every single-job command shares: check the body,
@@ -100,6 +111,9 @@ type jobRun struct {
 // wait, download, print.
 func runJob(ctx context.Context, r *jobRun) error {
 	f, o, ios := r.f, r.opts, r.f.IO
+	if o.Batch != "" {
+		return runBatch(ctx, r, r.argField)
+	}
 	inputs, err := prepareBody(r.ep, r.body)
 	if err != nil {
 		return err

@@ -92,7 +92,7 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 			if spec.argName != "" {
 				max = 1
 			}
-			if len(args) > max || (max == 1 && !spec.argOptional && len(args) == 0) {
+			if len(args) > max || (max == 1 && !spec.argOptional && len(args) == 0 && opts.Job.Batch == "") {
 				if max == 0 {
 					return flagErrorf("mlab %s takes no arguments, got %d", cmd.Name(), len(args))
 				}
@@ -113,7 +113,7 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 					return flagErrorf("--%s must be one of %s", ff.flag, strings.Join(ff.choices, ", "))
 				}
 			}
-			if spec.validate != nil {
+			if spec.validate != nil && opts.Job.Batch == "" {
 				if err := spec.validate(opts); err != nil {
 					return err
 				}
@@ -235,7 +235,7 @@ func runJobCmd(ctx context.Context, o *JobCmdOptions) error {
 	if o.spec.adjust != nil {
 		o.spec.adjust(o, ep, body)
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body})
+	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, argField: o.spec.argField})
 }
 
 func contains(list []string, v string) bool {

@@ -25,7 +25,10 @@ type session struct {
 	recv    *receiver        // nil without --wait
 	journal *journal.Journal // nil when it cannot be opened (a warning said so)
 	batchID string           // set for --batch runs
-	closers []func()
+	// quietDownloads turns off per-job download bars (a batch draws one
+	// aggregate line instead).
+	quietDownloads bool
+	closers        []func()
 }
 
 // oneJob is one submission.
@@ -37,6 +40,8 @@ type oneJob struct {
 
 	pathParams map[string]string // e.g. workflow_id, kept for mlab wait
 	fetchURL   string            // set once submitted: the API's own fetch URL, if any
+	line       int               // --batch input line (0 otherwise)
+	resume     *journal.Entry    // mlab wait --batch: the journalled job
 }
 
 // jobUI receives what one job's run has to show.
@@ -66,7 +71,13 @@ func openSession(ctx context.Context, f *Factory, o *JobOptions) (*session, erro
 	if err != nil {
 		return nil, err
 	}
-	client, baseURL, closeAPI, err := f.apiClient(o.Sandbox)
+	var extra []api.Option
+	if o.Batch != "" {
+		// Many jobs against a queue limit: a 429 slows the batch down
+		// instead of failing jobs (retry_after is honoured each time).
+		extra = append(extra, api.WithRetry(1000, time.Minute))
+	}
+	client, baseURL, closeAPI, err := f.apiClient(o.Sandbox, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +135,7 @@ func (f *Factory) apiClientAt(baseURL string) (*api.Client, error) {
 
 // apiClient returns the API client for this run: the configured API, or
 // with sandbox an in-process sandbox (closed by the returned func).
-func (f *Factory) apiClient(sandboxed bool) (*api.Client, string, func(), error) {
+func (f *Factory) apiClient(sandboxed bool, extra ...api.Option) (*api.Client, string, func(), error) {
 	cfg, err := f.Config()
 	if err != nil {
 		return nil, "", nil, err
@@ -153,6 +164,7 @@ func (f *Factory) apiClient(sandboxed bool) (*api.Client, string, func(), error)
 	if w := f.DebugWriter(); w != nil {
 		clientOpts = append(clientOpts, api.WithDebug(w))
 	}
+	clientOpts = append(clientOpts, extra...)
 	return api.New(baseURL, key, clientOpts...), baseURL, closeFn, nil
 }
 
@@ -278,7 +290,7 @@ func (s *session) finish(ctx context.Context, j *oneJob, res *output.Result, res
 	}
 	res.Message = resp.Message
 	if s.opts.OutputDir != "" && len(res.Output) > 0 {
-		files, err := output.Download(ctx, s.f.IO, res.Output, s.opts.OutputDir, output.DownloadOptions{Progress: true})
+		files, err := output.Download(ctx, s.f.IO, res.Output, s.opts.OutputDir, output.DownloadOptions{Progress: !s.quietDownloads})
 		if err != nil {
 			if ctx.Err() != nil {
 				res.Status = "processing" // not done here: rerun the download
@@ -306,7 +318,7 @@ func (s *session) record(j *oneJob, res *output.Result, start time.Time) {
 	err := s.journal.Add(journal.Entry{
 		ID: res.ID, TrackID: res.TrackID, Endpoint: j.ep.Name, Kind: j.ep.Kind,
 		BaseURL: s.baseURL, FetchURL: j.fetchURL, PathParams: j.pathParams,
-		Request: request, BatchID: s.batchID, SubmittedAt: start, Status: journal.StatusProcessing,
+		Request: request, BatchID: s.batchID, Line: j.line, SubmittedAt: start, Status: journal.StatusProcessing,
 	})
 	if err != nil {
 		s.f.IO.Warnf("could not write job %s to the journal: %v", res.ID, err)

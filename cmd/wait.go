@@ -28,6 +28,8 @@ var kindEndpoints = map[string]string{
 type WaitOptions struct {
 	f            *Factory
 	Ref          string
+	Batch        string
+	Concurrency  int
 	OutputDir    string
 	JSON         bool
 	Timeout      time.Duration
@@ -63,20 +65,36 @@ expire (temporary ones after 24 h), so download promptly.
 		Example: `  $ mlab img "a lighthouse" --wait --timeout 1m -o out/   # exits 3, prints the id
   $ mlab wait 134701497 -o out/
   $ mlab wait mlab-63a3f91ada59a8af --json          # by track_id
-  $ mlab wait 987654 --kind video -o clips/         # a job submitted elsewhere`,
+  $ mlab wait 987654 --kind video -o clips/         # a job submitted elsewhere
+  $ mlab wait --batch b-1a2b3c4d5e6f -o out/ --json  # the unfinished jobs of a batch`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.Batch != "" {
+				if len(args) != 0 {
+					return flagErrorf("mlab wait --batch BATCH_ID takes no other argument")
+				}
+				return nil
+			}
 			if len(args) != 1 {
 				return flagErrorf("mlab wait takes one ID or TRACK_ID (see 'mlab jobs'), got %d", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ref = args[0]
+			if len(args) == 1 {
+				opts.Ref = args[0]
+			}
 			if opts.Timeout <= 0 {
 				return flagErrorf("--timeout must be positive")
 			}
+			if opts.Concurrency < 1 {
+				return flagErrorf("--concurrency must be at least 1")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Batch != "" {
+				opts.f.jsonErrors = opts.JSON
+				return resumeBatch(cmd.Context(), opts)
 			}
 			return runWait(cmd.Context(), opts)
 		},
@@ -86,6 +104,8 @@ expire (temporary ones after 24 h), so download promptly.
 	fl.StringVarP(&opts.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long (exit 3; the job goes on)")
 	fl.DurationVar(&opts.PollInterval, "poll-interval", job.DefaultPollInterval, "first interval between polls (grows to 30s)")
+	fl.StringVar(&opts.Batch, "batch", "", "resume every unfinished job of batch `BATCH_ID`")
+	fl.IntVar(&opts.Concurrency, "concurrency", 50, "with --batch: jobs polled at once")
 	return cmd
 }
 

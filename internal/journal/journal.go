@@ -54,6 +54,7 @@ type Entry struct {
 	PathParams  map[string]string `json:"path_params,omitempty"` // e.g. workflow_id
 	Request     map[string]any    `json:"request,omitempty"`     // the body minus "key"
 	BatchID     string            `json:"batch_id,omitempty"`
+	Line        int               `json:"line,omitempty"` // the --batch input line`
 	SubmittedAt time.Time         `json:"submitted_at"`
 	Status      string            `json:"status"` // "processing" until finished; then "success" | "failed"
 	Output      []string          `json:"output,omitempty"`

@@ -40,6 +40,10 @@ type Result struct {
 	// ModelID is the trained model's id (training jobs only; omitted
 	// otherwise). Human output prints it on stdout in place of URLs.
 	ModelID string `json:"model_id,omitempty"`
+	// BatchID and Line identify a job of a --batch run: the batch and the
+	// input line the job came from (omitted otherwise).
+	BatchID string `json:"batch_id,omitempty"`
+	Line    int    `json:"line,omitempty"`
 }
 
 // normalized returns a copy of r whose slices are non-nil and whose Meta is

@@ -1,0 +1,376 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/journal"
+	"github.com/mlabcli/mlab/internal/output"
+)
+
+// DefaultConcurrency is the ModelsLab pay-as-you-go queue limit.
+const DefaultConcurrency = 5
+
+// batchLine is one job of a --batch input.
+type batchLine struct {
+	n      int            // 1-based input line number
+	fields map[string]any // request fields from the line
+}
+
+// readBatch reads --batch input: one prompt per line, or JSON objects of
+// request fields. Blank lines and lines starting with # are skipped.
+func readBatch(name string, stdin io.Reader, argField string) ([]batchLine, error) {
+	var r io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, flagErrorf("--batch: %v", unwrapPathError(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	var lines []batchLine
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if strings.HasPrefix(text, "{") {
+			dec := json.NewDecoder(strings.NewReader(text))
+			dec.UseNumber()
+			var fields map[string]any
+			if err := dec.Decode(&fields); err != nil {
+				return nil, flagErrorf("--batch line %d: not a JSON object: %v", n, err)
+			}
+			lines = append(lines, batchLine{n: n, fields: fields})
+			continue
+		}
+		if argField == "" {
+			return nil, flagErrorf("--batch line %d: this command takes JSON lines of request fields, not plain text", n)
+		}
+		lines = append(lines, batchLine{n: n, fields: map[string]any{argField: text}})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, flagErrorf("--batch: %v", err)
+	}
+	if len(lines) == 0 {
+		return nil, flagErrorf("--batch %s has no jobs (one prompt or JSON object per line)", name)
+	}
+	return lines, nil
+}
+
+func newBatchID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "b-" + hex.EncodeToString(b[:])
+}
+
+// runBatch runs every line of --batch as its own job through one session
+// (one tunnel and listener, a token per job), at most --concurrency in
+// flight, printing each result as it ends.
+func runBatch(ctx context.Context, r *jobRun, argField string) error {
+	f, o := r.f, r.opts
+	lines, err := readBatch(o.Batch, f.IO.In, argField)
+	if err != nil {
+		return err
+	}
+	// Check every line before the first submit: a bad line 900 must not
+	// surface after 899 paid jobs.
+	jobs := make([]*oneJob, len(lines))
+	for i, l := range lines {
+		body := maps.Clone(r.body)
+		maps.Copy(body, l.fields)
+		inputs, err := prepareBody(r.ep, body)
+		if err != nil {
+			return flagErrorf("--batch line %d: %v", l.n, err)
+		}
+		jobs[i] = &oneJob{ep: r.ep, body: body, inputs: inputs, pathParams: r.pathParams, line: l.n}
+	}
+	s, err := openSession(ctx, f, o)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	s.batchID = newBatchID()
+	s.quietDownloads = true
+	f.IO.Infof("batch %s: %d jobs, %d at a time%s", s.batchID, len(jobs), o.Concurrency, s.recv.waitingFor())
+	return s.runMany(ctx, jobs, o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
+		return s.run(ctx, j, ui)
+	})
+}
+
+// runMany runs jobs through fn with at most n in flight, streams each
+// result as it ends, and returns the batch's exit status.
+func (s *session) runMany(ctx context.Context, jobs []*oneJob, n int, fn func(context.Context, *oneJob, jobUI) (*output.Result, error)) error {
+	f, o := s.f, s.opts
+	ui := newBatchUI(f, len(jobs))
+	defer ui.stop()
+	var (
+		printMu sync.Mutex
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, max(n, 1))
+	)
+	for _, j := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break // stop submitting; running jobs see the cancel too
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			jui := ui.begin()
+			res, err := fn(ctx, j, jui)
+			ui.finished(jui, res, err)
+			printMu.Lock()
+			defer printMu.Unlock()
+			s.printBatchResult(j, res, err)
+		}()
+	}
+	wg.Wait()
+	ui.stop()
+
+	st := ui.snapshot()
+	notStarted := len(jobs) - st.started
+	summary := fmt.Sprintf("batch %s: %d succeeded, %d failed", s.batchID, st.succeeded, st.failed)
+	if st.submitted > 0 {
+		summary = fmt.Sprintf("batch %s: %d submitted", s.batchID, st.submitted)
+	}
+	if st.unfinished > 0 {
+		summary += fmt.Sprintf(", %d still running", st.unfinished)
+	}
+	if st.errors > 0 {
+		summary += fmt.Sprintf(", %d errors", st.errors)
+	}
+	if notStarted > 0 {
+		summary += fmt.Sprintf(", %d not submitted", notStarted)
+	}
+	summary += " in " + output.FormatDuration(time.Since(ui.start))
+	f.IO.Infof("%s", summary)
+	if st.unfinished > 0 && s.journal != nil {
+		f.IO.Infof("resume the running ones with: mlab wait --batch %s%s", s.batchID, resumeFlags(o))
+	}
+	switch {
+	case ctx.Err() != nil:
+		return &silentError{code: ExitInterrupted, err: ctx.Err()}
+	case st.timedOut > 0:
+		return &silentError{code: ExitTimeout, err: job.ErrTimeout}
+	case st.errors > 0:
+		return &silentError{code: max(st.errorCode, ExitFailed), err: errors.New("some jobs could not be run")}
+	case st.failed > 0:
+		return &silentError{code: ExitFailed, err: errors.New("some jobs failed")}
+	}
+	return nil
+}
+
+func resumeFlags(o *JobOptions) string {
+	s := ""
+	if o.OutputDir != "" {
+		s += " -o " + shellQuote(o.OutputDir)
+	}
+	if o.JSON {
+		s += " --json"
+	}
+	return s
+}
+
+// printBatchResult prints one finished batch job: its result on stdout
+// (paths/URLs, or one JSON object with the input line), problems on stderr.
+func (s *session) printBatchResult(j *oneJob, res *output.Result, err error) {
+	ios := s.f.IO
+	if res == nil {
+		res = &output.Result{Endpoint: j.ep.Name, Status: "error", Message: s.f.redact(err.Error())}
+	}
+	res.BatchID, res.Line = s.batchID, j.line
+	if s.opts.JSON {
+		output.PrintResult(ios, res, true)
+	} else if err == nil {
+		output.PrintResult(ios, res, false)
+	} else if res.Status == "processing" {
+		fmt.Fprintln(ios.Out, res.ID)
+	}
+	if err != nil {
+		ios.Warnf("line %d: %s", j.line, s.f.redact(err.Error()))
+	}
+}
+
+// batchUI counts jobs and draws one aggregate progress line on a terminal.
+type batchUI struct {
+	f     *Factory
+	total int
+	start time.Time
+
+	mu       sync.Mutex
+	st       batchStats
+	progress *output.WaitProgress
+	stopOnce sync.Once
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+type batchStats struct {
+	started, inFlight                                  int
+	succeeded, submitted, failed, timedOut, unfinished int
+	errors, errorCode                                  int
+}
+
+// batchJobUI is one job's view of the batch display.
+type batchJobUI struct {
+	u       *batchUI
+	waiting bool
+}
+
+func (j *batchJobUI) submitted(id string, eta float64, waitingFor string) {
+	j.u.mu.Lock()
+	j.waiting = true
+	j.u.st.inFlight++
+	j.u.mu.Unlock()
+}
+
+func (j *batchJobUI) update(job.Progress) {}
+
+func newBatchUI(f *Factory, total int) *batchUI {
+	u := &batchUI{f: f, total: total, start: time.Now(), progress: f.IO.NewWaitProgress("batch"), quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-u.quit:
+				return
+			case <-t.C:
+				u.draw()
+			}
+		}
+	}()
+	return u
+}
+
+func (u *batchUI) draw() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	finished := u.st.succeeded + u.st.submitted + u.st.failed + u.st.unfinished + u.st.errors
+	elapsed := time.Since(u.start)
+	var eta time.Duration
+	if finished > 0 {
+		eta = time.Duration(float64(elapsed) * float64(u.total) / float64(finished))
+	}
+	u.progress.Update(elapsed, eta, fmt.Sprintf("%d/%d done · %d failed · %d in flight", u.st.succeeded, u.total, u.st.failed+u.st.errors, u.st.inFlight))
+}
+
+// begin returns the display handle of a job that is about to start.
+func (u *batchUI) begin() *batchJobUI {
+	u.mu.Lock()
+	u.st.started++
+	u.mu.Unlock()
+	return &batchJobUI{u: u}
+}
+
+// finished counts how a job ended.
+func (u *batchUI) finished(j *batchJobUI, res *output.Result, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if j.waiting {
+		u.st.inFlight--
+	}
+	var stopped *StoppedError
+	switch {
+	case err == nil && res.Status == "success":
+		u.st.succeeded++
+	case err == nil:
+		u.st.submitted++ // without --wait
+	case errors.As(err, &stopped):
+		u.st.unfinished++
+		if errors.Is(err, job.ErrTimeout) {
+			u.st.timedOut++
+		}
+	case res != nil && res.Status == "failed":
+		u.st.failed++
+	default:
+		u.st.errors++
+		u.st.errorCode = max(u.st.errorCode, exitCodeFor(err))
+	}
+}
+
+func (u *batchUI) snapshot() batchStats {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.st
+}
+
+func (u *batchUI) stop() {
+	u.stopOnce.Do(func() {
+		close(u.quit)
+		<-u.done
+		u.progress.Done()
+	})
+}
+
+// resumeBatch finishes the unfinished jobs of a journalled batch.
+func resumeBatch(ctx context.Context, o *WaitOptions) error {
+	f := o.f
+	jr, err := openHistoryJournal(f)
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+	entries, err := jr.List(journal.Filter{BatchID: o.Batch})
+	if err != nil {
+		return fmt.Errorf("read the job journal: %w", err)
+	}
+	if len(entries) == 0 {
+		return flagErrorf("no jobs of batch %s in the journal (see 'mlab jobs --json')", o.Batch)
+	}
+	var jobs []*oneJob
+	var base string
+	for _, e := range entries {
+		if e.Finished() {
+			continue
+		}
+		r, err := o.fromEntry(jr, e)
+		if err != nil {
+			return err
+		}
+		base = e.BaseURL
+		jobs = append(jobs, &oneJob{ep: r.ep, trackID: e.TrackID, pathParams: e.PathParams, fetchURL: e.FetchURL, line: e.Line, resume: &e})
+	}
+	f.IO.Infof("batch %s: %d jobs journalled, %d unfinished", o.Batch, len(entries), len(jobs))
+	if len(jobs) == 0 {
+		return nil
+	}
+	client, err := f.apiClientAt(base)
+	if err != nil {
+		return err
+	}
+	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval}
+	s := &session{f: f, opts: jo, client: client, baseURL: base, journal: jr, batchID: o.Batch, quietDownloads: true}
+	return s.runMany(ctx, jobs, o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
+		e := j.resume
+		res := &output.Result{ID: e.ID, TrackID: e.TrackID, Endpoint: e.Endpoint, Status: e.Status}
+		ui.submitted(e.ID, 0, "")
+		res, err := s.wait(ctx, j, res, &api.Response{ID: e.ID, FetchURL: e.FetchURL}, nil, ui, time.Now())
+		if res != nil {
+			s.recordEnd(res)
+		}
+		return res, err
+	})
+}
