@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +55,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"sandbox":          cmdSandbox,
 	"sandbox-requests": cmdSandboxRequests,
 	"exits":            cmdExits,
-	"interrupt":        cmdInterrupt,
+	"interrupt":        cmdInterrupt, // in script_listen_test.go
 	"post":             cmdPost,
 	"json":             cmdJSON,
 	"wait-submit":      cmdWaitSubmit,
@@ -130,60 +127,6 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
-	}
-}
-
-// interrupt PATTERN CODE PROG [ARGS...] starts PROG, sends it SIGINT once a
-// line of its stderr matches PATTERN, and asserts its exit code. Its stdout
-// and stderr become the script's stdout and stderr.
-func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 3 {
-		ts.Fatalf("usage: interrupt PATTERN CODE PROG [ARGS...]")
-	}
-	re, err := regexp.Compile(args[0])
-	ts.Check(err)
-	want, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	path, err := lookPath(ts, args[2])
-	ts.Check(err)
-	c := exec.Command(path, args[3:]...)
-	c.Dir = ts.Getenv("WORK")
-	c.Env = scriptEnv(ts)
-	var stdout bytes.Buffer
-	c.Stdout = &stdout
-	stderrPipe, err := c.StderrPipe()
-	ts.Check(err)
-	ts.Check(c.Start())
-	var stderr bytes.Buffer
-	matched := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderrPipe)
-		once := sync.Once{}
-		for sc.Scan() {
-			stderr.WriteString(sc.Text() + "\n")
-			if re.MatchString(sc.Text()) {
-				once.Do(func() { close(matched) })
-			}
-		}
-	}()
-	select {
-	case <-matched:
-	case <-time.After(20 * time.Second):
-		c.Process.Kill()
-		c.Wait()
-		ts.Fatalf("interrupt: stderr never matched %q:\n%s", args[0], stderr.String())
-	}
-	ts.Check(c.Process.Signal(syscall.SIGINT))
-	err = c.Wait()
-	got := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		got = ee.ExitCode()
-	}
-	fmt.Fprint(ts.Stdout(), stdout.String())
-	ts.Logf("[stderr]\n%s", stderr.String())
-	if got != want {
-		ts.Fatalf("%s exited %d after SIGINT, want %d\n%s", args[2], got, want, stderr.String())
 	}
 }
 

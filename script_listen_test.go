@@ -34,15 +34,14 @@ func init() {
 	scriptCmds["bodies-match"] = cmdBodiesMatch
 	scriptCmds["post-timed"] = cmdPostTimed
 	scriptCmds["same-bodies"] = cmdSameBodies
-	scriptCmds["sigint"] = cmdSigint
 }
 
-// sigint PATTERN CODE PROG [ARGS...] is interrupt with both streams kept: it
-// starts PROG, sends SIGINT once a line of its stderr matches PATTERN, and
-// asserts the exit code; PROG's stdout and stderr become the script's.
-func cmdSigint(ts *testscript.TestScript, neg bool, args []string) {
+// interrupt PATTERN CODE PROG [ARGS...] starts PROG, sends it SIGINT once a
+// line of its stderr matches PATTERN, and asserts its exit code; PROG's
+// stdout and stderr become the script's.
+func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
-		ts.Fatalf("usage: sigint PATTERN CODE PROG [ARGS...]")
+		ts.Fatalf("usage: interrupt PATTERN CODE PROG [ARGS...]")
 	}
 	re, err := regexp.Compile(args[0])
 	ts.Check(err)
@@ -80,7 +79,7 @@ func cmdSigint(ts *testscript.TestScript, neg bool, args []string) {
 		c.Process.Kill()
 		<-readDone
 		c.Wait()
-		ts.Fatalf("sigint: stderr never matched %q:\n%s", args[0], stderr.String())
+		ts.Fatalf("interrupt: stderr never matched %q:\n%s", args[0], stderr.String())
 	}
 	ts.Check(c.Process.Signal(syscall.SIGINT))
 	<-readDone

@@ -221,19 +221,33 @@ func (o *WaitOptions) resumeSession(r *resumable) (*session, error) {
 	return &session{f: o.f, opts: jo, client: client, baseURL: r.entry.BaseURL, journal: r.journal}, nil
 }
 
-func runWait(ctx context.Context, o *WaitOptions) error {
+// open finds the job and opens a poll-only session on its API; close the
+// session when done (it closes the journal too).
+func (o *WaitOptions) open() (*resumable, *session, error) {
 	o.f.jsonErrors = o.JSON
 	r, err := o.lookup()
 	if err != nil {
-		return err
-	}
-	if r.journal != nil {
-		defer r.journal.Close()
+		return nil, nil, err
 	}
 	s, err := o.resumeSession(r)
 	if err != nil {
+		if r.journal != nil {
+			r.journal.Close()
+		}
+		return nil, nil, err
+	}
+	if r.journal != nil {
+		s.closers = append(s.closers, func() { r.journal.Close() })
+	}
+	return r, s, nil
+}
+
+func runWait(ctx context.Context, o *WaitOptions) error {
+	r, s, err := o.open()
+	if err != nil {
 		return err
 	}
+	defer s.close()
 	e := r.entry
 	j := &oneJob{ep: r.ep, trackID: e.TrackID, pathParams: e.PathParams, fetchURL: e.FetchURL}
 	res := &output.Result{ID: e.ID, TrackID: e.TrackID, Endpoint: e.Endpoint, Status: e.Status, Output: e.Output, Files: e.Files, Via: e.Via, Message: e.Message}
@@ -350,18 +364,11 @@ func dirOf(files []string) string {
 }
 
 func runFetch(ctx context.Context, o *WaitOptions) error {
-	o.f.jsonErrors = o.JSON
-	r, err := o.lookup()
+	r, s, err := o.open()
 	if err != nil {
 		return err
 	}
-	if r.journal != nil {
-		defer r.journal.Close()
-	}
-	s, err := o.resumeSession(r)
-	if err != nil {
-		return err
-	}
+	defer s.close()
 	e := r.entry
 	resp, err := s.client.Fetch(ctx, r.ep, e.ID, e.FetchURL)
 	if err != nil {
