@@ -66,6 +66,17 @@ func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.BoolVar(&o.StringIDs, "string-ids", false, "send ids as strings instead of integers")
 	fl.BoolVar(&o.CancelWorkflows, "cancel-workflows", false, "every workflow execution ends cancelled")
 	fl.StringVar(&o.WorkflowWebhookShape, "workflow-webhook-shape", "flat", "workflow webhook shape: flat or nested (both are documented)")
+	fl.DurationVar(&o.DelayMax, "delay-max", 0, "when above --delay, each job runs a random time between --delay and this")
+	fl.Float64Var(&o.DropWebhookRate, "drop-webhook-rate", 0, "share of jobs (0-1) whose webhook is never sent")
+	fl.Float64Var(&o.DuplicateWebhookRate, "duplicate-webhook-rate", 0, "share of jobs (0-1) whose webhook is sent twice")
+	fl.Float64Var(&o.LateWebhookRate, "late-webhook-rate", 0, "share of jobs (0-1) whose webhook comes --late-webhook-delay after the job is done")
+	fl.DurationVar(&o.LateWebhookDelay, "late-webhook-delay", 10*time.Second, "how late a late webhook is")
+	fl.Float64Var(&o.FetchErrorRate, "fetch-error-rate", 0, "share of fetches (0-1) answered 500, 502 or 503 with a JSON or HTML body")
+	fl.IntVar(&o.RateLimitBurst, "rate-limit-burst", 0, "answer this many submits with 429 after every --rate-limit-every accepted ones")
+	fl.IntVar(&o.RateLimitEvery, "rate-limit-every", 0, "accepted submits between two --rate-limit-burst bursts")
+	fl.IntVar(&o.QueueLimit, "queue-limit", 0, "at most this many jobs processing at once; submits over it get 429")
+	fl.Int64Var(&o.Seed, "seed", 0, "seed of the random fault knobs, to replay a run (0: random, logged)")
+	fl.BoolVar(&o.NoRecord, "no-record", false, "do not keep request bodies for /_sandbox/requests (soaks)")
 }
 
 func runSandbox(ctx context.Context, opts *SandboxOptions) error {

@@ -90,7 +90,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	// Record the request (key redacted) before answering.
 	rec := Request{Time: time.Now(), Method: r.Method, Path: r.URL.Path, HeaderKey: r.Header.Values("key") != nil}
-	if !c.bodyErr {
+	if !c.bodyErr && !s.opts.NoRecord {
 		var plain map[string]any
 		if json.Unmarshal(raw, &plain) == nil && plain != nil {
 			if _, ok := plain["key"]; ok {
@@ -103,8 +103,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	idx := len(s.reqs)
-	s.reqs = append(s.reqs, rec)
+	stored := s.reqs.add(rec)
 	s.mu.Unlock()
 
 	sw := &statusWriter{ResponseWriter: w}
@@ -113,7 +112,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		sw.status = http.StatusOK
 	}
 	s.mu.Lock()
-	s.reqs[idx].Status = sw.status
+	stored.Status = sw.status
 	s.mu.Unlock()
 	if note != "" {
 		note = " (" + note + ")"
@@ -259,18 +258,24 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 
 	now := time.Now()
 	s.mu.Lock()
-	if s.rateLimitLocked(w) {
+	if s.refuseLocked(w, now, true) {
 		return "rate limited"
 	}
 	id := s.nextID
 	s.nextID++
 	s.stats.Jobs++
+	f := s.fateOf("job " + strconv.FormatInt(id, 10))
+	doneAt := now.Add(f.dur)
+	if s.opts.Immediate {
+		doneAt = now
+	}
+	s.startLocked(now, doneAt)
 	s.mu.Unlock()
 
 	if service == "" && op == "controlnet" {
 		service = "controlnet"
 	}
-	j := s.newJob(c, id, version, service, op, now)
+	j := s.newJob(c, id, version, service, op, f, doneAt)
 
 	s.mu.Lock()
 	s.jobs[j.idText] = j
@@ -321,29 +326,15 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	return "id " + j.idText
 }
 
-// rateLimitLocked answers 429 and reports true while Options.RateLimit
-// submits remain to be refused. The caller holds s.mu; it is released
-// when the answer is 429.
-func (s *Server) rateLimitLocked(w http.ResponseWriter) bool {
-	if s.rateLimited >= s.opts.RateLimit {
-		return false
-	}
-	s.rateLimited++
-	s.stats.RateLimited++
-	s.mu.Unlock()
-	writePHP(w, http.StatusTooManyRequests, object{
-		{"status", "error"},
-		{"message", msgRateLimit},
-		{"retry_after", seconds(s.opts.RetryAfter)},
-	})
-	return true
-}
-
 func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) string {
 	s.mu.Lock()
 	s.stats.Fetches++
+	fault, html := s.fetchFaultLocked()
 	j := s.jobs[id]
 	s.mu.Unlock()
+	if fault != 0 {
+		return writeFetchError(w, fault, html)
+	}
 	if s.authError(w, c) {
 		return ""
 	}
@@ -381,14 +372,8 @@ func (s *Server) requestCount(w http.ResponseWriter, c *call) string {
 	if s.authError(w, c) {
 		return ""
 	}
-	now := time.Now()
-	n := 0
 	s.mu.Lock()
-	for _, j := range s.jobs {
-		if !j.done(now) {
-			n++
-		}
-	}
+	n := s.processingLocked(time.Now())
 	s.mu.Unlock()
 	writePHP(w, http.StatusOK, object{{"status", "success"}, {"processing_count", n}})
 	return ""

@@ -12,6 +12,15 @@
 // duplicated webhooks, a wrong eta, string ids) let tests exercise every
 // path of a client.
 //
+// For soaks the knobs also come as rates: a share of the webhooks dropped,
+// duplicated or sent late (after a poller would have seen the result), a
+// share of fetches failing with 5xx, bursts of 429s, a queue limit, and
+// job durations spread between Delay and DelayMax. The random choices
+// come from Options.Seed, so a run can be replayed; Stats counts what the
+// knobs did. Jobs need no goroutine while they run (their state follows
+// from the clock) and a pending webhook is a timer, so thousands of jobs
+// are cheap.
+//
 // Beyond generation jobs it has: v3 training (lora_fine_tune, fine_tune,
 // fine_tune_status, finetune_list), walking the eight training stages
 // evenly over Options.Delay with a training webhook at every stage; the v1

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,12 +27,14 @@ type job struct {
 	fetchResult    string
 	files, proxy   []string
 	meta           object
+	fate           fate // drawn from the seed: duration, webhook faults
 }
 
 // done tells whether the job has finished (succeeded or failed) at now.
 func (j *job) done(now time.Time) bool { return !now.Before(j.doneAt) }
 
-func (s *Server) newJob(c *call, id int64, version, service, op string, now time.Time) *job {
+// newJob builds job id, which runs until doneAt as f decided.
+func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, doneAt time.Time) *job {
 	j := &job{
 		id:      id,
 		idText:  strconv.FormatInt(id, 10),
@@ -39,7 +42,8 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, now time
 		op:      op,
 		kind:    kindFor(service, op, c.body),
 		samples: 1,
-		doneAt:  now.Add(s.opts.Delay),
+		doneAt:  doneAt,
+		fate:    f,
 		failed:  s.opts.Fail,
 		failMsg: s.opts.FailMessage,
 	}
@@ -47,10 +51,7 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, now time
 	if s.opts.StringIDs {
 		j.idValue = j.idText
 	}
-	if s.opts.Immediate {
-		j.doneAt = now
-	}
-	j.generationTime = s.opts.Delay.Seconds()
+	j.generationTime = math.Round(f.dur.Seconds()*1000) / 1000
 	if j.generationTime == 0 {
 		j.generationTime = 0.42
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -19,16 +20,59 @@ type Options struct {
 	// Use a negative value for jobs that are done as soon as they are created
 	// (while still answering "processing" on submit).
 	Delay time.Duration
+	// DelayMax, when greater than Delay, makes each job (training, workflow
+	// execution) run for a time drawn uniformly in [Delay, DelayMax]
+	// instead. The eta reported on submit stays ETA (default Delay).
+	DelayMax time.Duration
 	// ETA is the eta reported on submit; default Delay. Set it wrong on
 	// purpose to test clients that trust it too much.
 	ETA time.Duration
-	// DropWebhooks means never POST the webhook.
+	// DropWebhooks means never POST the webhook (DropWebhookRate 1).
 	DropWebhooks bool
-	// DuplicateWebhooks POSTs every webhook twice, back to back.
+	// DuplicateWebhooks POSTs every webhook twice, back to back
+	// (DuplicateWebhookRate 1).
 	DuplicateWebhooks bool
 	// WebhookDelay is an extra delay before the webhook POST once the job is
 	// done (default 0).
 	WebhookDelay time.Duration
+	// DropWebhookRate is the share of jobs (trainings, workflow executions)
+	// whose webhook is never sent, from 0 to 1. Which jobs is drawn from
+	// Seed: see Seed.
+	DropWebhookRate float64
+	// DuplicateWebhookRate is the share of jobs whose webhook is POSTed
+	// twice, back to back.
+	DuplicateWebhookRate float64
+	// LateWebhookRate is the share of jobs whose webhook is sent
+	// LateWebhookDelay after the job is done (on top of WebhookDelay): a
+	// client polling meanwhile sees the result first.
+	LateWebhookRate float64
+	// LateWebhookDelay is how late a late webhook is; default 10s.
+	LateWebhookDelay time.Duration
+	// FetchErrorRate is the share of fetch requests (fine_tune_status and
+	// workflow status included) answered HTTP 500, 502 or 503 with a JSON
+	// or an HTML error body, each chosen at random; the job is unaffected.
+	FetchErrorRate float64
+	// RateLimitBurst and RateLimitEvery make bursts of 429s: after every
+	// RateLimitEvery-th accepted submit, the next RateLimitBurst submits
+	// are answered 429 like RateLimit's. Both must be positive.
+	RateLimitBurst int
+	RateLimitEvery int
+	// QueueLimit, when positive, is how many generation jobs may be
+	// processing at once (the plan's queue): a submit over it is answered
+	// 429 {"status":"error","message":"Rate limit exceeded. Maximum
+	// <QueueLimit> queued requests allowed.","retry_after":<RetryAfter>}.
+	// Trainings and workflow executions are not counted.
+	QueueLimit int
+	// Seed seeds every random choice of the fault knobs (DelayMax and the
+	// rates), so a soak run can be replayed; 0 picks a random seed, which
+	// Server.Seed reports. A job's fate depends only on the seed and its
+	// id, so the same seed gives the k-th job the same fate however
+	// concurrent submits interleave; the fetches that fail are drawn in
+	// the order the fetches arrive.
+	Seed int64
+	// NoRecord records requests without their bodies (method, path,
+	// status and time only), for soaks that make many thousands of calls.
+	NoRecord bool
 	// Fail makes every job end failed: the webhook and fetch say "failed"
 	// with FailMessage.
 	Fail bool
@@ -91,7 +135,8 @@ type Stats struct {
 	// Jobs counts jobs created by accepted submits, trainings and workflow
 	// executions included.
 	Jobs int `json:"jobs"`
-	// RateLimited counts submits answered 429.
+	// RateLimited counts submits answered 429: RateLimit, RateLimitBurst
+	// and QueueLimit refusals.
 	RateLimited int `json:"rate_limited"`
 	// Fetches counts fetch requests, whatever their answer, including
 	// fine_tune_status and workflow execution status calls.
@@ -107,6 +152,23 @@ type Stats struct {
 	Downloads int `json:"downloads"`
 	// Uploads counts files stored by base64_to_url.
 	Uploads int `json:"uploads"`
+	// WebhooksDropped counts jobs (trainings, workflow executions) with a
+	// webhook URL whose webhook was never sent by DropWebhooks or
+	// DropWebhookRate.
+	WebhooksDropped int `json:"webhooks_dropped"`
+	// WebhooksDuplicated counts jobs whose webhook was armed to be POSTed
+	// twice (DuplicateWebhooks, DuplicateWebhookRate).
+	WebhooksDuplicated int `json:"webhooks_duplicated"`
+	// WebhooksLate counts jobs whose webhook was armed LateWebhookDelay
+	// late.
+	WebhooksLate int `json:"webhooks_late"`
+	// FetchErrors counts fetches answered 5xx by FetchErrorRate.
+	FetchErrors int `json:"fetch_errors"`
+	// Processing is how many generation jobs are processing now.
+	Processing int `json:"processing"`
+	// MaxProcessing is the most generation jobs that were processing at
+	// once.
+	MaxProcessing int `json:"max_processing"`
 }
 
 // Server is a ModelsLab-compatible API. It implements http.Handler, so it can
@@ -133,9 +195,14 @@ type Server struct {
 	uploads     map[int64]*upload
 	nextUpload  int64
 	timers      map[string]*time.Timer
-	reqs        []Request
+	reqs        reqLog
 	stats       Stats
 	rateLimited int
+	accepted    int        // submits accepted, for RateLimitEvery
+	burstLeft   int        // 429s left in the current RateLimitBurst
+	running     doneHeap   // end times of the generation jobs processing
+	seed        uint64     // Options.Seed, or the random one picked
+	rng         *rand.Rand // fetch faults; guarded by mu
 	closed      bool
 	srv         *http.Server
 	url         string
@@ -160,6 +227,13 @@ func New(opts Options) *Server {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Second
 	}
+	if opts.LateWebhookDelay <= 0 {
+		opts.LateWebhookDelay = 10 * time.Second
+	}
+	seed := uint64(opts.Seed)
+	for seed == 0 {
+		seed = rand.Uint64() &^ (1 << 63) // a positive int64, for --seed
+	}
 	failMsgSet := opts.FailMessage != ""
 	if !failMsgSet {
 		opts.FailMessage = "Failed, Try Again"
@@ -168,11 +242,13 @@ func New(opts Options) *Server {
 	tr := &http.Transport{
 		Proxy:               nil, // webhooks go where they are told, never through a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConnsPerHost: 64, // soaks send webhooks at high concurrency
 		IdleConnTimeout:     30 * time.Second,
 	}
-	return &Server{
+	s := &Server{
 		opts:       opts,
+		seed:       seed,
+		rng:        rand.New(rand.NewPCG(seed, 0x5eed_f37c)),
 		failMsgSet: failMsgSet,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -194,7 +270,16 @@ func New(opts Options) *Server {
 		nextUpload: firstUploadID,
 		timers:     map[string]*time.Timer{},
 	}
+	if opts.DelayMax > opts.Delay || opts.DropWebhookRate > 0 || opts.DuplicateWebhookRate > 0 ||
+		opts.LateWebhookRate > 0 || opts.FetchErrorRate > 0 {
+		s.logf("sandbox: fault seed %d (replay with --seed %d)", s.Seed(), s.Seed())
+	}
+	return s
 }
+
+// Seed returns the seed of the fault knobs: Options.Seed, or the random
+// one New picked when it was 0.
+func (s *Server) Seed() int64 { return int64(s.seed) }
 
 // Start listens on addr ("" means "127.0.0.1:0"), serves in the background
 // and returns the base URL, e.g. "http://127.0.0.1:41234". A wildcard host
@@ -283,14 +368,16 @@ func (s *Server) Close() error {
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.reqs...)
+	return s.reqs.all()
 }
 
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.Processing = s.processingLocked(time.Now())
+	return st
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -374,4 +461,17 @@ func baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// DoneAt reports when generation job id finished (or will finish): the
+// moment its result became fetchable. Benchmarks use it to measure how long
+// a client takes to notice.
+func (s *Server) DoneAt(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return time.Time{}, false
+	}
+	return j.doneAt, true
 }

@@ -54,6 +54,7 @@ type training struct {
 	failed         bool
 	failMsg        string
 	webhook        string
+	fate           fate // its webhooks all share it
 }
 
 // last is the index of the final stage: model_ready, or the failure.
@@ -140,7 +141,6 @@ func (s *Server) trainSubmit(w http.ResponseWriter, c *call, op string) string {
 		classPrompt:    str(c.body["class_prompt"]),
 		trainingType:   c.body["training_type"],
 		created:        time.Now(),
-		step:           s.opts.Delay / time.Duration(len(trainingStages)-1),
 		failed:         s.opts.Fail,
 		failMsg:        defaultTrainingErr,
 	}
@@ -157,16 +157,18 @@ func (s *Server) trainSubmit(w http.ResponseWriter, c *call, op string) string {
 	}
 
 	s.mu.Lock()
-	if s.rateLimitLocked(w) {
+	if s.refuseLocked(w, t.created, false) {
 		return "rate limited"
 	}
 	for t.id == "" || s.trainings[t.id] != nil {
 		t.id = newTrainingID()
 	}
+	t.fate = s.fateOf("training " + t.id)
+	t.step = t.fate.dur / time.Duration(len(trainingStages)-1)
 	s.trainings[t.id] = t
 	s.trainOrder = append(s.trainOrder, t)
 	s.stats.Jobs++
-	if s.webhookWanted("training "+t.id, t.webhook) {
+	if s.planHookLocked("training "+t.id, t.webhook, t.fate) {
 		s.armTrainingLocked(t, 0)
 	}
 	s.mu.Unlock()
@@ -184,8 +186,7 @@ func (s *Server) trainSubmit(w http.ResponseWriter, c *call, op string) string {
 // sent, the next stage's is armed, so a receiver gets the stages in order.
 // The caller holds s.mu.
 func (s *Server) armTrainingLocked(t *training, i int) {
-	wait := max(time.Until(t.at(i)), 0) + s.opts.WebhookDelay
-	s.armLocked("training-"+t.id, wait, func() {
+	s.armLocked("training-"+t.id, s.hookWaitLocked(t.at(i), t.fate), func() {
 		status := "success"
 		if t.failed && i == failAtStage {
 			status = "failed"
@@ -195,7 +196,7 @@ func (s *Server) armTrainingLocked(t *training, i int) {
 			{"training_status", t.status(i)},
 			{"logs", t.logs(i)},
 			{"model_id", t.id},
-		})
+		}, t.fate.dup)
 		if i < t.last() && s.ctx.Err() == nil {
 			s.mu.Lock()
 			s.armTrainingLocked(t, i+1)
@@ -208,8 +209,12 @@ func (s *Server) armTrainingLocked(t *training, i int) {
 func (s *Server) trainStatus(w http.ResponseWriter, c *call, id string) string {
 	s.mu.Lock()
 	s.stats.Fetches++
+	fault, html := s.fetchFaultLocked()
 	t := s.trainings[id]
 	s.mu.Unlock()
+	if fault != 0 {
+		return writeFetchError(w, fault, html)
+	}
 	if s.authError(w, c) {
 		return ""
 	}

@@ -12,27 +12,20 @@ import (
 // webhookUserAgent is the User-Agent of webhook POSTs.
 const webhookUserAgent = "ModelsLab-Webhook/1.0 (sandbox)"
 
-// scheduleWebhook arms the webhook of j, to fire Delay + WebhookDelay after
-// submit. Nothing is scheduled when the job has no webhook, webhooks are
-// dropped or the server is closed.
+// scheduleWebhook arms the webhook of j, to fire WebhookDelay after the
+// job is done (plus LateWebhookDelay when its fate says late). Nothing is
+// scheduled when the job has no webhook, its webhook is dropped or the
+// server is closed. No goroutine waits meanwhile: only a timer.
 func (s *Server) scheduleWebhook(j *job) {
-	if !s.webhookWanted("job "+j.idText, j.webhook) {
+	if j.webhook == "" {
 		return
 	}
-	wait := max(time.Until(j.doneAt), 0) + s.opts.WebhookDelay
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if !s.planHookLocked("job "+j.idText, j.webhook, j.fate) {
 		return
 	}
-	s.wg.Add(1)
-	s.timers[j.idText] = time.AfterFunc(wait, func() {
-		defer s.wg.Done()
-		s.mu.Lock()
-		delete(s.timers, j.idText)
-		s.mu.Unlock()
-		s.deliver(j)
-	})
+	s.armLocked(j.idText, s.hookWaitLocked(j.doneAt, j.fate), func() { s.deliver(j) })
 }
 
 // armLocked runs fn after wait on a timer registered under name, so Close stops
@@ -73,25 +66,20 @@ func (s *Server) disarmLocked(name string) bool {
 	return false
 }
 
-// webhookWanted tells whether a webhook to raw should be sent at all: it
-// must be an http(s) URL and webhooks must not be dropped. what names the
-// job in the log.
-func (s *Server) webhookWanted(what, raw string) bool {
+// validHookURL tells whether raw is a webhook URL at all: an http(s) URL.
+// what names the job in the log.
+func validHookURL(what, raw string, logf func(string, ...any)) bool {
 	if raw == "" {
 		return false
 	}
 	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		s.logf("sandbox: %s: webhook is not an http(s) URL, not sent", what)
-		return false
-	}
-	if s.opts.DropWebhooks {
-		s.logf("sandbox: %s: webhook dropped (DropWebhooks)", what)
+		logf("sandbox: %s: webhook is not an http(s) URL, not sent", what)
 		return false
 	}
 	return true
 }
 
-// deliver POSTs the webhook of j (twice with DuplicateWebhooks): best
+// deliver POSTs the webhook of j (twice when its fate says so): best
 // effort, no retries, like the real service.
 func (s *Server) deliver(j *job) {
 	var payload object
@@ -112,19 +100,19 @@ func (s *Server) deliver(j *job) {
 			{"meta", j.meta},
 		}
 	}
-	s.send("job "+j.idText, j.webhook, payload)
+	s.send("job "+j.idText, j.webhook, payload, j.fate.dup)
 }
 
-// send encodes payload PHP-style and POSTs it to raw, twice with
-// DuplicateWebhooks. what names the job in the log.
-func (s *Server) send(what, raw string, payload any) {
+// send encodes payload PHP-style and POSTs it to raw, twice when dup.
+// what names the job in the log.
+func (s *Server) send(what, raw string, payload any, dup bool) {
 	body, err := phpJSON(payload)
 	if err != nil {
 		s.logf("sandbox: %s: webhook: %v", what, err)
 		return
 	}
 	times := 1
-	if s.opts.DuplicateWebhooks {
+	if dup {
 		times = 2
 	}
 	for range times {

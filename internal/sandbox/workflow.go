@@ -96,6 +96,7 @@ type execution struct {
 	doneAt   time.Time
 	end      string // terminal state reached at doneAt: completed, failed or cancelled
 	errorMsg string
+	fate     fate
 
 	cancelledAt time.Time // set by the cancel endpoint
 	hookSent    bool      // the webhook was sent (or is being sent)
@@ -328,8 +329,6 @@ func (s *Server) wfRun(w http.ResponseWriter, c *call, id string) string {
 		wf:      wf,
 		base:    c.base,
 		created: now,
-		runAt:   now.Add(s.opts.Delay / 10),
-		doneAt:  now.Add(s.opts.Delay),
 		end:     "completed",
 	}
 	if s.opts.CancelWorkflows {
@@ -360,11 +359,13 @@ func (s *Server) wfRun(w http.ResponseWriter, c *call, id string) string {
 	}
 
 	s.mu.Lock()
-	if s.rateLimitLocked(w) {
+	if s.refuseLocked(w, now, false) {
 		return "rate limited"
 	}
 	e.id = s.nextExec
 	s.nextExec++
+	e.fate = s.fateOf(fmt.Sprintf("execution %d", e.id))
+	e.runAt, e.doneAt = now.Add(e.fate.dur/10), now.Add(e.fate.dur)
 	s.execs[e.id] = e
 	s.stats.Jobs++
 	u := s.wfCalls[wf.id]
@@ -374,8 +375,8 @@ func (s *Server) wfRun(w http.ResponseWriter, c *call, id string) string {
 	}
 	u.calls++
 	u.last = now
-	if s.webhookWanted(fmt.Sprintf("execution %d", e.id), e.webhook) {
-		s.armWorkflowLocked(e, max(time.Until(e.doneAt), 0)+s.opts.WebhookDelay)
+	if s.planHookLocked(fmt.Sprintf("execution %d", e.id), e.webhook, e.fate) {
+		s.armWorkflowLocked(e, s.hookWaitLocked(e.doneAt, e.fate))
 	}
 	s.mu.Unlock()
 
@@ -435,7 +436,7 @@ func (s *Server) armWorkflowLocked(e *execution, wait time.Duration) {
 		e.hookSent = true
 		payload := s.wfWebhookLocked(e, time.Now())
 		s.mu.Unlock()
-		s.send(fmt.Sprintf("execution %d", e.id), e.webhook, payload)
+		s.send(fmt.Sprintf("execution %d", e.id), e.webhook, payload, e.fate.dup)
 	})
 }
 
@@ -507,7 +508,11 @@ func (s *Server) execFor(w http.ResponseWriter, wfID string, id int64) *executio
 func (s *Server) wfStatus(w http.ResponseWriter, c *call, wfID string, id int64) string {
 	s.mu.Lock()
 	s.stats.Fetches++
+	fault, html := s.fetchFaultLocked()
 	s.mu.Unlock()
+	if fault != 0 {
+		return writeFetchError(w, fault, html)
+	}
 	e := s.execFor(w, wfID, id)
 	if e == nil {
 		return "unknown execution"
@@ -569,7 +574,7 @@ func (s *Server) wfCancel(w http.ResponseWriter, c *call, wfID string, id int64)
 	// Send the cancelled webhook now instead of at the planned end. If the
 	// planned timer already fired, its callback sends the cancelled body.
 	if s.disarmLocked(name) && !e.hookSent {
-		s.armWorkflowLocked(e, s.opts.WebhookDelay)
+		s.armWorkflowLocked(e, s.hookWaitLocked(now, e.fate))
 	}
 	s.mu.Unlock()
 	writePHP(w, http.StatusOK, object{{"status", "success"}, {"message", wfCancelledText}})
