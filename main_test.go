@@ -62,6 +62,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"ispng":            cmdIsPNG,
 	"wait-journal":     cmdWaitJournal,
 	"capture":          cmdCapture,
+	"unique-ids":       cmdUniqueIDs,
 }
 
 var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
@@ -266,4 +267,30 @@ func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("capture: no match for %q", args[1])
 	}
 	ts.Setenv(args[2], m[1])
+}
+
+// unique-ids stdout|FILE N checks that the JSON lines hold N distinct ids,
+// each exactly once.
+func cmdUniqueIDs(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: unique-ids stdout|FILE N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(ts.ReadFile(args[0])), "\n") {
+		var v struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v.ID == "" {
+			ts.Fatalf("unique-ids: line %q has no id", line)
+		}
+		seen[v.ID]++
+		if seen[v.ID] > 1 {
+			ts.Fatalf("unique-ids: id %s printed twice", v.ID)
+		}
+	}
+	if len(seen) != want {
+		ts.Fatalf("unique-ids: %d distinct ids, want %d", len(seen), want)
+	}
 }

@@ -1,0 +1,245 @@
+// Command soak runs a large mlab batch against the in-repo sandbox with
+// faults switched on, checks that every job comes back exactly once, and
+// prints the figures that docs/benchmarks.md quotes: wall time against the
+// ideal, fetch calls per job, peak RSS of the mlab process, and the latency
+// from a job's end (its webhook's arrival, or its completion in poll-only
+// mode) to its result line on stdout.
+//
+//	go run ./bench/soak -jobs 1000 -concurrency 100
+//
+// It builds mlab itself, runs it as a child process (so RSS is mlab's own),
+// and sends traffic only to loopback.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/sandbox"
+)
+
+func main() {
+	jobs := flag.Int("jobs", 1000, "jobs in the batch")
+	conc := flag.Int("concurrency", 100, "--concurrency for mlab")
+	minDur := flag.Duration("min", time.Second, "shortest job")
+	maxDur := flag.Duration("max", 3*time.Second, "longest job")
+	mode := flag.String("mode", "both", "webhook, poll or both")
+	faults := flag.Bool("faults", true, "drop 20% of webhooks, duplicate 10%, 5xx on 5% of fetches, a 429 burst")
+	flag.Parse()
+
+	bin := buildMlab()
+	defer os.RemoveAll(filepath.Dir(bin))
+	modes := []string{*mode}
+	if *mode == "both" {
+		modes = []string{"webhook", "poll"}
+	}
+	for _, m := range modes {
+		r := run(bin, m, *jobs, *conc, *minDur, *maxDur, *faults)
+		r.print()
+	}
+}
+
+func buildMlab() string {
+	dir, err := os.MkdirTemp("", "soak")
+	if err != nil {
+		log.Fatal(err)
+	}
+	bin := filepath.Join(dir, "mlab")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("build mlab: %v", err)
+	}
+	return bin
+}
+
+type report struct {
+	mode                string
+	jobs, conc          int
+	wall, ideal         time.Duration
+	results, unique     int
+	exit                int
+	stats               sandbox.Stats
+	rssKB               int64
+	lat                 []time.Duration
+	viaWebhook, viaPoll int
+	minDur, maxDur      time.Duration
+}
+
+func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults bool) *report {
+	opts := sandbox.Options{Delay: minDur, DelayMax: maxDur, Seed: 1, NoRecord: true}
+	if faults {
+		opts.DropWebhookRate = 0.2
+		opts.DuplicateWebhookRate = 0.1
+		opts.FetchErrorRate = 0.05
+		opts.RateLimitEvery, opts.RateLimitBurst, opts.RetryAfter = n/4, 20, time.Second
+	}
+	if mode == "poll" {
+		opts.DropWebhooks = true
+	}
+	sb := sandbox.New(opts)
+	base, err := sb.Start("127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sb.Close()
+
+	work, _ := os.MkdirTemp("", "soak-work")
+	defer os.RemoveAll(work)
+	var prompts strings.Builder
+	for i := range n {
+		fmt.Fprintf(&prompts, "soak prompt %d\n", i)
+	}
+	os.WriteFile(filepath.Join(work, "prompts.txt"), []byte(prompts.String()), 0o644)
+
+	// In webhook mode the listener sits behind a recording proxy, so the
+	// moment each webhook arrives is known: mlab's --tunnel url with its
+	// own --listen, the way a user behind a reverse proxy runs it.
+	args := []string{"img", "--batch", filepath.Join(work, "prompts.txt"), "--concurrency", fmt.Sprint(conc), "--wait", "--json", "--poll-interval", "1s"}
+	arrivals := &arrivalLog{at: map[string]time.Time{}}
+	if mode == "webhook" {
+		listenAddr := freeAddr()
+		proxy := startProxy(listenAddr, arrivals)
+		defer proxy.Close()
+		args = append(args, "--tunnel", "url", "--public-url", "http://"+proxy.Addr, "--listen", listenAddr)
+	} else {
+		args = append(args, "--tunnel", "none")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MODELSLAB_BASE_URL="+base, "MODELSLAB_API_KEY=soak", "MLAB_STATE_DIR="+filepath.Join(work, "state"), "MLAB_CONFIG_DIR="+filepath.Join(work, "config"))
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	r := &report{mode: mode, jobs: n, conc: conc, minDur: minDur, maxDur: maxDur}
+	seen := map[string]int{}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		at := time.Now()
+		var res struct {
+			ID, Status, Via string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
+			log.Fatalf("not JSON on stdout: %q", sc.Text())
+		}
+		r.results++
+		seen[res.ID]++
+		switch res.Via {
+		case "webhook":
+			r.viaWebhook++
+			if t, ok := arrivals.get(res.ID); ok {
+				r.lat = append(r.lat, at.Sub(t))
+			}
+		case "poll":
+			r.viaPoll++
+			if mode == "poll" {
+				if t, ok := sb.DoneAt(res.ID); ok {
+					r.lat = append(r.lat, at.Sub(t))
+				}
+			}
+		}
+	}
+	err = cmd.Wait()
+	r.wall = time.Since(start)
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.exit = ee.ExitCode()
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rssKB = ru.Maxrss
+	}
+	r.unique = len(seen)
+	r.stats = sb.Stats()
+	// The ideal: n jobs of mean duration at conc in flight.
+	mean := (minDur + maxDur) / 2
+	r.ideal = time.Duration(float64(mean) * float64(n) / float64(conc))
+	return r
+}
+
+func (r *report) print() {
+	fmt.Printf("mode=%s jobs=%d concurrency=%d durations=%s-%s\n", r.mode, r.jobs, r.conc, r.minDur, r.maxDur)
+	fmt.Printf("  exit=%d results=%d unique_ids=%d via_webhook=%d via_poll=%d\n", r.exit, r.results, r.unique, r.viaWebhook, r.viaPoll)
+	fmt.Printf("  wall=%s ideal=%s (x%.2f)\n", r.wall.Round(10*time.Millisecond), r.ideal.Round(10*time.Millisecond), float64(r.wall)/float64(r.ideal))
+	fmt.Printf("  fetches/job=%.2f submits=%d rate_limited=%d webhooks_sent=%d dropped=%d duplicated=%d fetch_5xx=%d\n",
+		float64(r.stats.Fetches)/float64(r.jobs), r.stats.Submits, r.stats.RateLimited, r.stats.WebhooksSent, r.stats.WebhooksDropped, r.stats.WebhooksDuplicated, r.stats.FetchErrors)
+	fmt.Printf("  peak_rss=%.1f MiB\n", float64(r.rssKB)/1024)
+	if len(r.lat) > 0 {
+		slices.Sort(r.lat)
+		p := func(q float64) time.Duration { return r.lat[int(q*float64(len(r.lat)-1))] }
+		what := "webhook arrival -> result line"
+		if r.mode == "poll" {
+			what = "job done -> result line"
+		}
+		fmt.Printf("  %s: n=%d p50=%s p99=%s max=%s\n", what, len(r.lat), p(0.5).Round(100*time.Microsecond), p(0.99).Round(100*time.Microsecond), r.lat[len(r.lat)-1].Round(100*time.Microsecond))
+	}
+}
+
+// arrivalLog remembers when the first webhook for each job id arrived.
+type arrivalLog struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (a *arrivalLog) get(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.at[id]
+	return t, ok
+}
+
+type proxyServer struct {
+	*http.Server
+	Addr string
+}
+
+func startProxy(target string, log *arrivalLog) *proxyServer {
+	u, _ := url.Parse("http://" + target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	addr := freeAddr()
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			ID json.Number `json:"id"`
+		}
+		if json.Unmarshal(body, &p) == nil && p.ID != "" {
+			log.mu.Lock()
+			if _, ok := log.at[p.ID.String()]; !ok {
+				log.at[p.ID.String()] = now
+			}
+			log.mu.Unlock()
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		r.ContentLength = int64(len(body))
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.ListenAndServe()
+	waitPort(addr)
+	return &proxyServer{Server: srv, Addr: addr}
+}
+
+func freeAddr() string {
+	l, err := netListen()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
