@@ -34,6 +34,8 @@ type File struct {
 	BaseURL        string `json:"base_url,omitempty"`
 	NgrokAuthtoken string `json:"ngrok_authtoken,omitempty"`
 	Tunnel         string `json:"tunnel,omitempty"`
+
+	extra map[string]json.RawMessage // unknown keys, kept on rewrite
 }
 
 // Config is the resolved configuration of one run.

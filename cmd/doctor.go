@@ -1,0 +1,510 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/config"
+	"github.com/mlabcli/mlab/internal/listener"
+	"github.com/mlabcli/mlab/internal/sandbox"
+	"github.com/mlabcli/mlab/internal/tunnel"
+	"github.com/spf13/cobra"
+)
+
+// maxClockSkew is how far this machine's clock may be from the API's before
+// doctor warns.
+const maxClockSkew = 2 * time.Minute
+
+// requestCountPath is the cheapest authenticated call: it answers how many
+// of the key's jobs are processing, and 401 for a bad key.
+const requestCountPath = "/api/v6/processing/request_count"
+
+// DoctorOptions are the flags of `mlab doctor`.
+type DoctorOptions struct {
+	f             *Factory
+	Sandbox       bool          // --sandbox
+	JSON          bool          // --json
+	Timeout       time.Duration // --timeout: bound on the API call and on the webhook's arrival
+	TunnelTimeout time.Duration // --tunnel-timeout: bound on the ngrok tunnel coming up
+
+	// Test seams: extra tunnel options (a fake ngrok ingress) and the HTTP
+	// client that sends the test webhook through the ngrok tunnel.
+	tunnelOpts    func(*tunnel.Options)
+	webhookClient *http.Client
+}
+
+func newCmdDoctor(f *Factory, runF func(context.Context, *DoctorOptions) error) *cobra.Command {
+	o := &DoctorOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the API key, ngrok, the webhook path, the clock and the config file",
+		Long: `Check that mlab can work here, and say what to fix:
+
+  config file     readable, valid JSON, mode 0600 (a warning if others can read it)
+  API key         one cheap authenticated call (POST ` + requestCountPath + `)
+  clock           this machine's clock against the API's Date header (warns past 2m)
+  ngrok           the authtoken is set and, if so, a tunnel opens within --tunnel-timeout
+  webhook         a receiver opens (through the ngrok tunnel when there is one, else on
+                  loopback) and a webhook sent to it arrives
+
+Each check prints one line, ✓ (fine), ! (a warning: mlab still works) or ✗ (a
+problem), with what to do about it. Exit status: 0 when nothing failed
+(warnings allowed), 2 for a configuration problem (no key, broken config file,
+bad tunnel setting), 4 when the API rejects the key or cannot be reached, or
+the tunnel or webhook check fails.`,
+		Example: `  $ mlab doctor
+  $ mlab doctor --sandbox                 # against an in-process sandbox API
+  $ mlab doctor --json | jq '.checks[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Timeout <= 0 || o.TunnelTimeout <= 0 {
+				return flagErrorf("--timeout and --tunnel-timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return runDoctor(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Sandbox, "sandbox", false, "check against an in-process sandbox API (no key needed)")
+	fl.BoolVar(&o.JSON, "json", false, "print the checks as one JSON object on stdout")
+	fl.DurationVar(&o.Timeout, "timeout", 15*time.Second, "bound on the API call and on the test webhook's arrival")
+	fl.DurationVar(&o.TunnelTimeout, "tunnel-timeout", 10*time.Second, "how long the ngrok tunnel may take to come up")
+	return cmd
+}
+
+// Check statuses.
+const (
+	checkOK   = "ok"
+	checkWarn = "warn"
+	checkFail = "fail"
+)
+
+// doctorCheck is one line of the report.
+type doctorCheck struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"` // ok, warn or fail
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	code    int    // for a failure: ExitUsage (configuration) or ExitAPI
+}
+
+// doctorReport collects and prints the checks as they finish.
+type doctorReport struct {
+	o      *DoctorOptions
+	checks []doctorCheck
+}
+
+func (r *doctorReport) add(c doctorCheck) {
+	f := r.o.f
+	c.Message, c.Hint = f.redact(c.Message), f.redact(c.Hint)
+	r.checks = append(r.checks, c)
+	if r.o.JSON {
+		return
+	}
+	st := f.IO.Styles()
+	mark := st.Success.Render("✓")
+	switch c.Status {
+	case checkWarn:
+		mark = st.Warn.Render("!")
+	case checkFail:
+		mark = st.Error.Render("✗")
+	}
+	line := fmt.Sprintf("%s %s: %s", mark, st.Bold.Render(c.Name), c.Message)
+	if c.Hint != "" && c.Status != checkOK {
+		line += "\n    " + st.Muted.Render("fix: "+c.Hint)
+	}
+	f.IO.Infof("%s", line)
+}
+
+func (r *doctorReport) ok(name, format string, a ...any) {
+	r.add(doctorCheck{Name: name, Status: checkOK, Message: fmt.Sprintf(format, a...)})
+}
+
+func (r *doctorReport) warn(name, hint, format string, a ...any) {
+	r.add(doctorCheck{Name: name, Status: checkWarn, Message: fmt.Sprintf(format, a...), Hint: hint})
+}
+
+func (r *doctorReport) fail(code int, name, hint, format string, a ...any) {
+	r.add(doctorCheck{Name: name, Status: checkFail, Message: fmt.Sprintf(format, a...), Hint: hint, code: code})
+}
+
+// exitCode is 2 when any configuration check failed, else 4 when any other
+// check failed, else 0.
+func (r *doctorReport) exitCode() int {
+	code := ExitOK
+	for _, c := range r.checks {
+		if c.Status != checkFail {
+			continue
+		}
+		if c.code == ExitUsage {
+			return ExitUsage
+		}
+		code = ExitAPI
+	}
+	return code
+}
+
+func runDoctor(ctx context.Context, o *DoctorOptions) error {
+	f := o.f
+	r := &doctorReport{o: o}
+
+	cfg := doctorConfig(f, r)
+	if cfg != nil {
+		base, closeAPI := doctorAPI(ctx, o, cfg, r)
+		defer closeAPI()
+		ngrokEP := doctorNgrok(ctx, o, cfg, base, r)
+		doctorWebhook(ctx, o, ngrokEP, r)
+	}
+
+	code := r.exitCode()
+	if o.JSON {
+		b, err := json.Marshal(struct {
+			OK       bool          `json:"ok"`
+			ExitCode int           `json:"exit_code"`
+			Checks   []doctorCheck `json:"checks"`
+		}{code == ExitOK, code, r.checks})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(f.IO.Out, "%s\n", b)
+	} else {
+		warnings, problems := 0, 0
+		for _, c := range r.checks {
+			switch c.Status {
+			case checkWarn:
+				warnings++
+			case checkFail:
+				problems++
+			}
+		}
+		switch {
+		case problems > 0:
+			f.IO.Infof("%s: fix and run mlab doctor again", plural(problems, "problem"))
+		case warnings > 0:
+			f.IO.Infof("mlab is ready to use (%s)", plural(warnings, "warning"))
+		default:
+			f.IO.Infof("mlab is ready to use")
+		}
+	}
+	if code != ExitOK {
+		return &silentError{code: code, err: errors.New("mlab doctor found problems")}
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// doctorConfig checks the config file and the resolved settings. It returns
+// nil when the configuration cannot be used at all.
+func doctorConfig(f *Factory, r *doctorReport) *config.Config {
+	const name = "config file"
+	dir, err := config.Dir(f.Getenv)
+	if err != nil {
+		r.fail(ExitUsage, name, "set "+config.EnvConfigDir+" to a writable directory", "%v", err)
+		return nil
+	}
+	path := config.Path(dir)
+	st, statErr := os.Stat(path)
+	if _, err := config.Load(dir); err != nil {
+		r.fail(ExitUsage, name, "fix the JSON in "+path+", or delete it and use mlab config set", "%v", err)
+		return nil
+	}
+	switch {
+	case errors.Is(statErr, fs.ErrNotExist):
+		r.ok(name, "none at %s (settings come from flags and the environment)", path)
+	case statErr != nil:
+		r.fail(ExitUsage, name, "check the permissions of "+dir, "%v", statErr)
+		return nil
+	case runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0:
+		r.warn(name, "chmod 600 "+path, "%s is mode %04o: other users can read your keys", path, st.Mode().Perm())
+	default:
+		r.ok(name, "%s (mode %04o)", path, st.Mode().Perm())
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		r.fail(ExitUsage, name, "", "%v", err)
+		return nil
+	}
+	if _, err := tunnel.ParseMode(cfg.Tunnel); err != nil {
+		r.fail(ExitUsage, "tunnel setting", "set "+config.EnvTunnel+" or the config key tunnel to auto, ngrok, local or none", "%v", err)
+	}
+	return cfg
+}
+
+// dateRecorder remembers the Date header of the last response and when it
+// arrived, for the clock check.
+type dateRecorder struct {
+	rt      http.RoundTripper
+	mu      sync.Mutex
+	date    time.Time
+	arrived time.Time
+}
+
+func (d *dateRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := d.rt.RoundTrip(req)
+	if err == nil {
+		if t, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+			d.mu.Lock()
+			d.date, d.arrived = t, time.Now()
+			d.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+func (d *dateRecorder) last() (date, arrived time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.date, d.arrived
+}
+
+// doctorAPI checks the key with one cheap call, then the clock against the
+// answer's Date header. It returns the API base URL in use.
+func doctorAPI(ctx context.Context, o *DoctorOptions, cfg *config.Config, r *doctorReport) (base string, closeAPI func()) {
+	f := o.f
+	const name = "API key"
+	base, key, closeAPI := cfg.BaseURL, cfg.APIKey, func() {}
+	source := map[string]string{"flag": "--api-key", "env": config.EnvAPIKey, "file": "the config file"}[cfg.APIKeySource]
+	if o.Sandbox {
+		sb := sandbox.New(sandbox.Options{})
+		sbBase, err := sb.Start("127.0.0.1:0")
+		if err != nil {
+			r.fail(ExitAPI, name, "", "start the sandbox: %v", err)
+			return base, closeAPI
+		}
+		base, closeAPI = sbBase, func() { sb.Close() }
+		if key == "" {
+			key, source = "sandbox", "the sandbox, which takes any key"
+		}
+	}
+	if key == "" {
+		r.fail(ExitUsage, name, "set MODELSLAB_API_KEY, or run mlab config set api_key (keys: https://modelslab.com/dashboard/api-keys); or try mlab doctor --sandbox", "no API key")
+		r.warn("clock", "", "not checked (no API key, no API call)")
+		return base, closeAPI
+	}
+	// f.Config registered the key for redaction; the sandbox's stand-in is no secret.
+	rec := &dateRecorder{rt: http.DefaultTransport}
+	clientOpts := []api.Option{
+		api.WithHTTPClient(&http.Client{Transport: rec, Timeout: o.Timeout}),
+		api.WithRetry(1, 0), // one call: doctor reports, it does not insist
+		api.WithUserAgent("mlab/" + f.Build.Version),
+	}
+	if w := f.DebugWriter(); w != nil {
+		clientOpts = append(clientOpts, api.WithDebug(w))
+	}
+	client := api.New(base, key, clientOpts...)
+	raw, err := client.Call(ctx, http.MethodPost, requestCountPath, api.AuthBody, nil)
+	masked := ""
+	if m := config.Mask(key); m != "…" && cfg.APIKey != "" {
+		masked = " " + m
+	}
+	var ae *api.Error
+	switch {
+	case err == nil:
+		var body struct {
+			Count json.Number `json:"processing_count"`
+		}
+		_ = json.Unmarshal(raw, &body)
+		detail := ""
+		if body.Count != "" {
+			detail = fmt.Sprintf("; %s job(s) processing", body.Count)
+		}
+		r.ok(name, "key%s (from %s) accepted by %s%s", masked, source, base, detail)
+	case errors.As(err, &ae) && ae.Kind == api.KindAuth:
+		r.fail(ExitAPI, name, "the key from "+source+" is wrong or revoked: copy it again from https://modelslab.com/dashboard/api-keys into "+config.EnvAPIKey+" or mlab config set api_key",
+			"key%s (from %s) rejected by %s: %s", masked, source, base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
+	case errors.As(err, &ae):
+		r.fail(ExitAPI, name, ae.Hint(), "could not check the key against %s: %s", base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
+	default:
+		if ctx.Err() != nil {
+			r.fail(ExitAPI, name, "", "interrupted")
+		} else {
+			r.fail(ExitAPI, name, "check your network and MODELSLAB_BASE_URL", "could not check the key against %s: %v", base, err)
+		}
+	}
+
+	date, arrived := rec.last()
+	switch {
+	case date.IsZero() && err != nil:
+		r.warn("clock", "", "not checked (no answer from %s)", base)
+	case date.IsZero():
+		r.warn("clock", "", "not checked (no Date header from %s)", base)
+	default:
+		// Date is truncated to the second: the API's time was in
+		// [date, date+1s) when it answered.
+		skew := arrived.Sub(date.Add(500 * time.Millisecond))
+		abs := skew.Abs()
+		switch {
+		case abs > maxClockSkew:
+			dir := "ahead of"
+			if skew < 0 {
+				dir = "behind"
+			}
+			r.warn("clock", "sync this machine's clock (e.g. timedatectl set-ntp true); expiry times of links and jobs are judged by it",
+				"this machine's clock is %s %s the API's", abs.Round(time.Second), dir)
+		default:
+			r.ok("clock", "within %s of the API's", max(abs.Round(time.Second), time.Second))
+		}
+	}
+	return base, closeAPI
+}
+
+// doctorNgrok checks the ngrok authtoken and, when there is one, opens a
+// tunnel within --tunnel-timeout. It returns the open endpoint (the caller
+// closes it via the webhook check) or nil.
+func doctorNgrok(ctx context.Context, o *DoctorOptions, cfg *config.Config, base string, r *doctorReport) *tunnel.Endpoint {
+	const name = "ngrok"
+	token := cfg.NgrokAuthtoken
+	if token == "" {
+		mode, _ := tunnel.ParseMode(cfg.Tunnel)
+		switch {
+		case isLoopbackURL(base):
+			r.ok(name, "no authtoken (not needed: the API at %s is on this machine)", base)
+		case mode == tunnel.ModeNone || mode == tunnel.ModeLocal:
+			r.ok(name, "no authtoken (not needed: tunnel is set to %s)", mode)
+		default:
+			r.warn(name, "set NGROK_AUTHTOKEN or run mlab config set ngrok_authtoken (https://dashboard.ngrok.com/get-started/your-authtoken); or use --public-url",
+				"no authtoken: webhooks cannot reach this machine, so results come by polling (slower)")
+		}
+		return nil
+	}
+	f := o.f
+	f.addSecret(token)
+	opts := tunnel.Options{
+		Mode:           tunnel.ModeNgrok,
+		Authtoken:      token,
+		ConnectTimeout: o.TunnelTimeout,
+		Logger:         slog.New(slog.DiscardHandler),
+		Version:        f.Build.Version,
+	}
+	if o.tunnelOpts != nil {
+		o.tunnelOpts(&opts)
+	}
+	start := time.Now()
+	ep, err := tunnel.Open(ctx, opts)
+	if err != nil {
+		hint := "a firewall or proxy may block outbound TLS to ngrok: allow it"
+		msg := err.Error()
+		var te *tunnel.Error
+		if errors.As(err, &te) && te.Hint != "" {
+			hint = te.Hint
+			msg = strings.Replace(msg, ": "+te.Hint, "", 1)
+		}
+		r.fail(ExitAPI, name, hint+"; meanwhile --tunnel none (polling) or --public-url work without ngrok", "the tunnel did not open: %s", msg)
+		return nil
+	}
+	r.ok(name, "authtoken %s works: tunnel %s opened in %s", config.Mask(token), ep.URL, time.Since(start).Round(time.Millisecond))
+	return ep
+}
+
+// doctorWebhook opens a receiver (on ep, the ngrok tunnel, when given; else
+// on loopback), registers a token, sends a webhook to it and waits for it to
+// arrive.
+func doctorWebhook(ctx context.Context, o *DoctorOptions, ep *tunnel.Endpoint, r *doctorReport) {
+	const name = "webhook"
+	if ep == nil {
+		var err error
+		ep, err = tunnel.Open(ctx, tunnel.Options{Mode: tunnel.ModeLocal})
+		if err != nil {
+			r.fail(ExitAPI, name, "", "could not open a local listener: %v", err)
+			return
+		}
+	}
+	defer ep.Close()
+	via := "a loopback listener (" + ep.URL + ")"
+	if ep.Mode == tunnel.ModeNgrok {
+		via = "the ngrok tunnel (" + ep.URL + ")"
+	}
+
+	l := listener.New(listener.Options{})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		l.Serve(ep.Listener)
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		l.Shutdown(sctx)
+		ep.Close()
+		<-served
+	}()
+
+	token, err := listener.NewToken()
+	if err != nil {
+		r.fail(ExitAPI, name, "", "%v", err)
+		return
+	}
+	deliveries, unregister, err := l.Register(token)
+	if err != nil {
+		r.fail(ExitAPI, name, "", "%v", err)
+		return
+	}
+	defer unregister()
+	hookURL := ep.URL + "/" + token
+
+	client := &http.Client{Timeout: o.Timeout}
+	if ep.Mode == tunnel.ModeNgrok && o.webhookClient != nil {
+		client = o.webhookClient
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	start := time.Now()
+	if ep.Mode == tunnel.ModeNgrok {
+		// A fresh ngrok endpoint 404s at the edge for a moment.
+		if err := tunnel.WaitReady(ctx, client, hookURL, o.TunnelTimeout); err != nil {
+			r.fail(ExitAPI, name, "try again; if it persists, use --tunnel none (polling) or --public-url", "the tunnel opened but does not route to this machine: %v", err)
+			return
+		}
+	}
+	body := `{"status":"success","id":"mlab-doctor","track_id":"mlab-doctor","output":[]}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hookURL, strings.NewReader(body))
+	if err != nil {
+		r.fail(ExitAPI, name, "", "%v", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		r.fail(ExitAPI, name, "a firewall or proxy may be in the way; use --tunnel none to poll instead",
+			"a test webhook sent to %s did not get through: %v", via, redactToken(err.Error(), token))
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		r.fail(ExitAPI, name, "something else answers on that address: check --public-url or your proxy",
+			"a test webhook sent to %s was answered %s", via, resp.Status)
+		return
+	}
+	select {
+	case d := <-deliveries:
+		if string(d.Body) != body {
+			r.fail(ExitAPI, name, "", "the test webhook arrived through %s altered", via)
+			return
+		}
+		r.ok(name, "a test webhook arrived through %s in %s", via, time.Since(start).Round(time.Millisecond))
+	case <-ctx.Done():
+		r.fail(ExitAPI, name, "", "the test webhook was accepted but never reached the listener (within %s)", o.Timeout)
+	}
+}
+
+// redactToken hides the per-job token in URLs that error texts quote.
+func redactToken(s, token string) string { return strings.ReplaceAll(s, token, "<token>") }
