@@ -20,7 +20,9 @@ const environmentHelp = `Environment:
   NGROK_AUTHTOKEN      ngrok authtoken: enables the embedded tunnel for webhooks
   MLAB_TUNNEL          default for --tunnel (auto, ngrok, local, none)
   MLAB_CONFIG_DIR      config directory (default: your user config dir + /mlab)
-  NO_COLOR             disable colour`
+  MLAB_STATE_DIR       job journal directory (default ~/.local/state/mlab)
+  NO_COLOR             disable colour
+  (all of them: mlab help environment)`
 
 // NewRootCmd builds the whole command tree; a fresh one per run (no package
 // state), so tests can build as many as they like.
