@@ -51,31 +51,11 @@ func (c *Client) Call(ctx context.Context, method, path string, auth AuthStyle, 
 		method: method, auth: auth, body: body, noBody: noBody,
 		target: c.base + "/" + strings.TrimLeft(path, "/"),
 	}
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		x := c.send(ctx, rq)
-		if x.fatal {
-			return nil, fmt.Errorf("%s: %w", op, x.err)
-		}
-		if x.err != nil && ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		if raw, ok := callResult(x); ok {
-			return raw, nil
-		}
-		retry := submitRetryable(x)
-		if noBody {
-			retry = fetchRetryable(x)
-		}
-		if !retry || attempt >= c.maxAttempts {
-			return nil, c.errorFrom(op, x)
-		}
-		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
+	retryable := submitRetryable
+	if noBody {
+		retryable = fetchRetryable
 	}
+	return retry(ctx, c, op, rq, callResult, retryable)
 }
 
 // callResult accepts a 2xx answer that is empty, a JSON object whose status

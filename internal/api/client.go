@@ -183,25 +183,40 @@ func (c *Client) missingParams(op string, names []string) *Error {
 
 // submit sends rq with the submit retry policy.
 func (c *Client) submit(ctx context.Context, op string, rq request) (*Response, error) {
+	accept := func(x exchange) (*Response, bool) {
+		if x.err == nil && x.resp != nil && submitAccepted(x.resp) {
+			return x.resp, true
+		}
+		return nil, false
+	}
+	return retry(ctx, c, op, rq, accept, submitRetryable)
+}
+
+// retry sends rq until accept takes the answer, retryable says an answer
+// is not worth another try, the attempts run out or ctx ends; it sleeps the
+// backoff (honouring retry_after / Retry-After) between tries. The request
+// body is rebuilt by send on every attempt.
+func retry[T any](ctx context.Context, c *Client, op string, rq request, accept func(exchange) (T, bool), retryable func(exchange) bool) (T, error) {
+	var zero T
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 		x := c.send(ctx, rq)
 		if x.fatal {
-			return nil, fmt.Errorf("%s: %w", op, x.err)
+			return zero, fmt.Errorf("%s: %w", op, x.err)
 		}
 		if x.err != nil && ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			return zero, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		if x.err == nil && x.resp != nil && submitAccepted(x.resp) {
-			return x.resp, nil
+		if v, ok := accept(x); ok {
+			return v, nil
 		}
-		if !submitRetryable(x) || attempt >= c.maxAttempts {
-			return nil, c.errorFrom(op, x)
+		if !retryable(x) || attempt >= c.maxAttempts {
+			return zero, c.errorFrom(op, x)
 		}
 		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 }
@@ -270,27 +285,7 @@ func (c *Client) Fetch(ctx context.Context, ep Endpoint, id, fetchURL string) (*
 		method: method, auth: ep.Auth, target: target, noBody: method == http.MethodGet,
 		decode: func(b []byte) (*Response, error) { return DecodeFor(ep, b) },
 	}
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		x := c.send(ctx, rq)
-		if x.fatal {
-			return nil, fmt.Errorf("%s: %w", op, x.err)
-		}
-		if x.err != nil && ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		if r, ok := fetchResult(x); ok {
-			return r, nil
-		}
-		if !fetchRetryable(x) || attempt >= c.maxAttempts {
-			return nil, c.errorFrom(op, x)
-		}
-		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-	}
+	return retry(ctx, c, op, rq, fetchResult, fetchRetryable)
 }
 
 func fetchResult(x exchange) (*Response, bool) {
