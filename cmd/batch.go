@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +110,9 @@ func runBatch(ctx context.Context, r *jobRun, argField string) error {
 	defer s.close()
 	s.batchID = newBatchID()
 	s.quietDownloads = true
+	if err := s.writeManifest(r, jobs); err != nil {
+		f.IO.Warnf("could not save the batch plan (%v): 'mlab wait --batch' can resume submitted jobs only", err)
+	}
 	f.IO.Infof("batch %s: %d jobs, %d at a time%s", s.batchID, len(jobs), o.Concurrency, s.recv.waitingFor())
 	return s.runMany(ctx, jobs, o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
 		return s.run(ctx, j, ui)
@@ -325,7 +330,9 @@ func (u *batchUI) stop() {
 	})
 }
 
-// resumeBatch finishes the unfinished jobs of a journalled batch.
+// resumeBatch finishes a batch: it waits for the journalled jobs that are
+// still running and submits the lines of the batch plan that a killed run
+// never got to. Finished jobs are left alone.
 func resumeBatch(ctx context.Context, o *WaitOptions) error {
 	f := o.f
 	jr, err := openHistoryJournal(f)
@@ -337,12 +344,16 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return fmt.Errorf("read the job journal: %w", err)
 	}
-	if len(entries) == 0 {
+	plan, planErr := readManifest(jr.Dir(), o.Batch)
+	if len(entries) == 0 && planErr != nil {
 		return flagErrorf("no jobs of batch %s in the journal (see 'mlab jobs --json')", o.Batch)
 	}
-	var jobs []*oneJob
-	var base string
+	journalled := map[int]bool{}
+	var waits []*oneJob
+	base := ""
 	for _, e := range entries {
+		journalled[e.Line] = true
+		base = e.BaseURL
 		if e.Finished() {
 			continue
 		}
@@ -350,21 +361,52 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 		if err != nil {
 			return err
 		}
-		base = e.BaseURL
-		jobs = append(jobs, &oneJob{ep: r.ep, trackID: e.TrackID, pathParams: e.PathParams, fetchURL: e.FetchURL, line: e.Line, resume: &e})
+		waits = append(waits, &oneJob{ep: r.ep, trackID: e.TrackID, pathParams: e.PathParams, fetchURL: e.FetchURL, line: e.Line, resume: &e})
 	}
-	f.IO.Infof("batch %s: %d jobs journalled, %d unfinished", o.Batch, len(entries), len(jobs))
-	if len(jobs) == 0 {
+	var submits []*oneJob
+	if plan != nil {
+		ep, ok := api.Lookup(plan.Endpoint)
+		if !ok {
+			return flagErrorf("batch %s used endpoint %q, which this mlab does not know", o.Batch, plan.Endpoint)
+		}
+		ep = ep.WithPathParams(plan.PathParams)
+		for _, l := range plan.Lines {
+			if journalled[l.Line] {
+				continue
+			}
+			inputs, err := prepareBody(ep, l.Body)
+			if err != nil {
+				return flagErrorf("batch %s line %d: %v", o.Batch, l.Line, err)
+			}
+			submits = append(submits, &oneJob{ep: ep, body: l.Body, inputs: inputs, pathParams: plan.PathParams, line: l.Line})
+		}
+	}
+	f.IO.Infof("batch %s: %d jobs journalled, %d unfinished, %d never submitted", o.Batch, len(entries), len(waits), len(submits))
+	if len(waits)+len(submits) == 0 {
 		return nil
 	}
-	client, err := f.apiClientAt(base)
-	if err != nil {
-		return err
+	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval,
+		Batch: o.Batch, Concurrency: o.Concurrency, TunnelWait: 15 * time.Second}
+	var s *session
+	if len(submits) > 0 {
+		// New submits need the whole receiver (webhook + poll).
+		if s, err = openSession(ctx, f, jo); err != nil {
+			return err
+		}
+		defer s.close()
+	} else {
+		client, err := f.apiClientAt(base)
+		if err != nil {
+			return err
+		}
+		s = &session{f: f, opts: jo, client: client, baseURL: base, journal: jr}
 	}
-	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval}
-	s := &session{f: f, opts: jo, client: client, baseURL: base, journal: jr, batchID: o.Batch, quietDownloads: true}
-	return s.runMany(ctx, jobs, o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
+	s.batchID, s.quietDownloads = o.Batch, true
+	return s.runMany(ctx, append(waits, submits...), o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
 		e := j.resume
+		if e == nil {
+			return s.run(ctx, j, ui)
+		}
 		res := &output.Result{ID: e.ID, TrackID: e.TrackID, Endpoint: e.Endpoint, Status: e.Status}
 		ui.submitted(e.ID, 0, "")
 		res, err := s.wait(ctx, j, res, &api.Response{ID: e.ID, FetchURL: e.FetchURL}, nil, ui, time.Now())
@@ -373,4 +415,62 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 		}
 		return res, err
 	})
+}
+
+// batchManifest is the plan of a batch, saved before the first submit so
+// that 'mlab wait --batch' can also submit the lines a killed run never got
+// to. Bodies are stored without the key.
+type batchManifest struct {
+	BatchID    string            `json:"batch_id"`
+	Endpoint   string            `json:"endpoint"`
+	PathParams map[string]string `json:"path_params,omitempty"`
+	Lines      []manifestLine    `json:"lines"`
+}
+
+type manifestLine struct {
+	Line int            `json:"line"`
+	Body map[string]any `json:"body"`
+}
+
+func manifestPath(dir, batchID string) string {
+	return filepath.Join(dir, "batches", batchID+".json")
+}
+
+func (s *session) writeManifest(r *jobRun, jobs []*oneJob) error {
+	if s.journal == nil {
+		return errors.New("no journal")
+	}
+	m := batchManifest{BatchID: s.batchID, Endpoint: r.ep.Name, PathParams: r.pathParams}
+	for _, j := range jobs {
+		body := maps.Clone(j.body)
+		delete(body, "key")
+		m.Lines = append(m.Lines, manifestLine{Line: j.line, Body: body})
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	path := manifestPath(s.journal.Dir(), s.batchID)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readManifest(dir, batchID string) (*batchManifest, error) {
+	data, err := os.ReadFile(manifestPath(dir, batchID))
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m batchManifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("batch plan %s: %w", batchID, err)
+	}
+	return &m, nil
 }
