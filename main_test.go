@@ -43,6 +43,15 @@ func TestScript(t *testing.T) {
 			env.Setenv("MLAB_CONFIG_DIR", env.WorkDir+"/.config")
 			env.Setenv("MLAB_STATE_DIR", env.WorkDir+"/.state")
 			env.Setenv("NO_COLOR", "1")
+			// Under `go test -race` every exec of mlab is a race-built
+			// process, and the race runtime sleeps atexit_sleep_ms (1 s by
+			// default) before exiting so other goroutines can finish a
+			// report. Hundreds of execs made that most of this suite's wall
+			// time; 10 ms still lets a report finish. A GORACE that already
+			// sets it wins.
+			if g := env.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+				env.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=10"))
+			}
 			return nil
 		},
 		Cmds: scriptCmds,
