@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,20 +249,24 @@ func cmdIsPNG(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// wait-journal ID waits until the job journal in $MLAB_STATE_DIR holds ID.
+// wait-journal ID... waits until the job journal in $MLAB_STATE_DIR holds every ID.
 func cmdWaitJournal(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: wait-journal ID")
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: wait-journal ID...")
 	}
 	path := ts.Getenv("MLAB_STATE_DIR") + "/journal.jsonl"
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), `"id":"`+args[0]+`"`) {
+		b, _ := os.ReadFile(path)
+		missing := slices.DeleteFunc(slices.Clone(args), func(id string) bool {
+			return strings.Contains(string(b), `"id":"`+id+`"`)
+		})
+		if len(missing) == 0 {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ts.Fatalf("wait-journal: %s not in %s within 20s", args[0], path)
+	ts.Fatalf("wait-journal: not all of %v in %s within 20s", args, path)
 }
 
 // capture stdout|stderr|FILE REGEX VAR sets VAR to REGEX's first submatch.
