@@ -271,9 +271,10 @@ func cmdWaitJournal(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	path := ts.Getenv("MLAB_STATE_DIR") + "/journal.jsonl"
 	deadline := time.Now().Add(20 * time.Second)
+	missing := args
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(path)
-		missing := slices.DeleteFunc(slices.Clone(args), func(id string) bool {
+		missing = slices.DeleteFunc(slices.Clone(args), func(id string) bool {
 			return strings.Contains(string(b), `"id":"`+id+`"`)
 		})
 		if len(missing) == 0 {
@@ -281,7 +282,7 @@ func cmdWaitJournal(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ts.Fatalf("wait-journal: not all of %v in %s within 20s", args, path)
+	ts.Fatalf("wait-journal: %v not in %s within 20s", missing, path)
 }
 
 // capture stdout|stderr|FILE REGEX VAR sets VAR to REGEX's first submatch.
