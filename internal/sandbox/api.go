@@ -327,14 +327,12 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 }
 
 func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) string {
+	if note, failed := s.fetchFault(w); failed {
+		return note
+	}
 	s.mu.Lock()
-	s.stats.Fetches++
-	fault, html := s.fetchFaultLocked()
 	j := s.jobs[id]
 	s.mu.Unlock()
-	if fault != 0 {
-		return writeFetchError(w, fault, html)
-	}
 	if s.authError(w, c) {
 		return ""
 	}

@@ -149,16 +149,25 @@ func (s *Server) refuseLocked(w http.ResponseWriter, now time.Time, queue bool) 
 	return true
 }
 
-// fetchFaultLocked draws whether this fetch fails (Options.FetchErrorRate)
-// and how: a status among 500, 502 and 503 and an HTML or a JSON body.
-// It returns status 0 when the fetch is to be answered normally. The
-// caller holds s.mu.
-func (s *Server) fetchFaultLocked() (status int, html bool) {
-	if s.opts.FetchErrorRate <= 0 || s.rng.Float64() >= s.opts.FetchErrorRate {
-		return 0, false
+// fetchFault counts a status call (fetch, training status, workflow run)
+// and draws whether it fails (Options.FetchErrorRate): a status among 500,
+// 502 and 503 with an HTML or a JSON body. When it fails, the error is
+// written to w and failed is true; note is then the request log's note.
+func (s *Server) fetchFault(w http.ResponseWriter) (note string, failed bool) {
+	s.mu.Lock()
+	s.stats.Fetches++
+	draw := s.opts.FetchErrorRate > 0 && s.rng.Float64() < s.opts.FetchErrorRate
+	var status int
+	var html bool
+	if draw {
+		s.stats.FetchErrors++
+		status, html = fetchErrorCodes[s.rng.IntN(len(fetchErrorCodes))], s.rng.IntN(2) == 0
 	}
-	s.stats.FetchErrors++
-	return fetchErrorCodes[s.rng.IntN(len(fetchErrorCodes))], s.rng.IntN(2) == 0
+	s.mu.Unlock()
+	if !draw {
+		return "", false
+	}
+	return writeFetchError(w, status, html), true
 }
 
 var fetchErrorCodes = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}

@@ -207,14 +207,12 @@ func (s *Server) armTrainingLocked(t *training, i int) {
 
 // trainStatus answers POST /api/v3/fine_tune_status/{id}.
 func (s *Server) trainStatus(w http.ResponseWriter, c *call, id string) string {
+	if note, failed := s.fetchFault(w); failed {
+		return note
+	}
 	s.mu.Lock()
-	s.stats.Fetches++
-	fault, html := s.fetchFaultLocked()
 	t := s.trainings[id]
 	s.mu.Unlock()
-	if fault != 0 {
-		return writeFetchError(w, fault, html)
-	}
 	if s.authError(w, c) {
 		return ""
 	}

@@ -506,12 +506,8 @@ func (s *Server) execFor(w http.ResponseWriter, wfID string, id int64) *executio
 }
 
 func (s *Server) wfStatus(w http.ResponseWriter, c *call, wfID string, id int64) string {
-	s.mu.Lock()
-	s.stats.Fetches++
-	fault, html := s.fetchFaultLocked()
-	s.mu.Unlock()
-	if fault != 0 {
-		return writeFetchError(w, fault, html)
+	if note, failed := s.fetchFault(w); failed {
+		return note
 	}
 	e := s.execFor(w, wfID, id)
 	if e == nil {
