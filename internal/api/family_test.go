@@ -58,13 +58,35 @@ func checkFamily(t *testing.T, r *Response, w familyWant) {
 	}
 }
 
+// familyCase is one DecodeFor table row: body is a payload file name, or a
+// literal body starting with "{".
+type familyCase struct {
+	name string
+	body string
+	want familyWant
+}
+
+func runFamily(t *testing.T, ep Endpoint, tests []familyCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r *Response
+			if strings.HasPrefix(tt.body, "{") {
+				var err error
+				if r, err = DecodeFor(ep, []byte(tt.body)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				r = decodeForPayload(t, ep, tt.body)
+			}
+			checkFamily(t, r, tt.want)
+		})
+	}
+}
+
 func TestDecodeForTraining(t *testing.T) {
 	ep := mustLookup(t, "lora_fine_tune")
-	tests := []struct {
-		name string
-		body string // a payload file name, or a literal body starting with "{"
-		want familyWant
-	}{
+	tests := []familyCase{
 		{"submit answer", "lora_fine_tune.response.success.json", familyWant{
 			state: StateProcessing, status: "processing", id: "F5jvdzGnYi", modelID: "F5jvdzGnYi",
 			stage: "deploying_gpu", message: "deploying_gpu", logs: "it will take upto 30 minutes.",
@@ -98,29 +120,12 @@ func TestDecodeForTraining(t *testing.T) {
 			state: StateProcessing, status: "processing", stage: "training_success", message: "training_success", id: "T1", modelID: "M1",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var r *Response
-			if strings.HasPrefix(tt.body, "{") {
-				var err error
-				if r, err = DecodeFor(ep, []byte(tt.body)); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				r = decodeForPayload(t, ep, tt.body)
-			}
-			checkFamily(t, r, tt.want)
-		})
-	}
+	runFamily(t, ep, tests)
 }
 
 func TestDecodeForWorkflow(t *testing.T) {
 	ep := mustLookup(t, "workflow_run")
-	tests := []struct {
-		name string
-		body string
-		want familyWant
-	}{
+	tests := []familyCase{
 		{"run answer", "workflows.run.response.json", familyWant{
 			state: StateProcessing, status: "processing", id: "12345", message: "Workflow execution started.",
 			fetch: "https://modelslab.com/api/v1/workflows/uuid-string/runs/12345",
@@ -174,20 +179,7 @@ func TestDecodeForWorkflow(t *testing.T) {
 			output: []string{"https://x/1.png", "HTTP://x/4.mp4", "https://x/5.png", "https://x/2.png"},
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var r *Response
-			if strings.HasPrefix(tt.body, "{") {
-				var err error
-				if r, err = DecodeFor(ep, []byte(tt.body)); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				r = decodeForPayload(t, ep, tt.body)
-			}
-			checkFamily(t, r, tt.want)
-		})
-	}
+	runFamily(t, ep, tests)
 }
 
 func TestDecodeForFutureLinksInWorkflowOutput(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -29,22 +28,7 @@ func getJSON(t *testing.T, url, key string) answer {
 	if key != "" {
 		req.Header.Set("key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := answer{status: resp.StatusCode, raw: raw, header: resp.Header}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&a.body); err != nil {
-		t.Fatalf("GET %s: answer is not a JSON object: %v\n%s", url, err, raw)
-	}
-	return a
+	return do(t, req)
 }
 
 func obj(t *testing.T, v any) map[string]any {

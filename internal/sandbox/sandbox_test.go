@@ -61,6 +61,13 @@ func post(t *testing.T, url string, body any, header map[string]string) answer {
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	return do(t, req)
+}
+
+// do sends req and decodes the answer, which must be a JSON object (numbers
+// kept as json.Number).
+func do(t *testing.T, req *http.Request) answer {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +81,7 @@ func post(t *testing.T, url string, body any, header map[string]string) answer {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&a.body); err != nil {
-		t.Fatalf("POST %s: answer is not a JSON object: %v\n%s", url, err, raw)
+		t.Fatalf("%s %s: answer is not a JSON object: %v\n%s", req.Method, req.URL, err, raw)
 	}
 	return a
 }
