@@ -21,6 +21,7 @@ import (
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/runner"
 )
 
 // DefaultConcurrency is the ModelsLab pay-as-you-go queue limit.
@@ -113,7 +114,7 @@ func runBatch(ctx context.Context, r *jobRun, argField string) error {
 	if err := s.writeManifest(r, jobs); err != nil {
 		f.IO.Warnf("could not save the batch plan (%v): 'mlab wait --batch' can resume submitted jobs only", err)
 	}
-	f.IO.Infof("batch %s: %d jobs, %d at a time%s", s.batchID, len(jobs), o.Concurrency, s.recv.waitingFor())
+	f.IO.Infof("batch %s: %d jobs, %d at a time%s", s.batchID, len(jobs), o.Concurrency, s.recv.WaitingFor())
 	return s.runMany(ctx, jobs, o.Concurrency, func(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
 		return s.run(ctx, j, ui)
 	})
@@ -175,13 +176,13 @@ func (s *session) runMany(ctx context.Context, jobs []*oneJob, n int, fn func(co
 	}
 	switch {
 	case ctx.Err() != nil:
-		return &silentError{code: ExitInterrupted, err: ctx.Err()}
+		return quietExit(ExitInterrupted, ctx.Err())
 	case st.timedOut > 0:
-		return &silentError{code: ExitTimeout, err: job.ErrTimeout}
+		return quietExit(ExitTimeout, job.ErrTimeout)
 	case st.errors > 0:
-		return &silentError{code: max(st.errorCode, ExitFailed), err: errors.New("some jobs could not be run")}
+		return quietExit(max(st.errorCode, ExitFailed), errors.New("some jobs could not be run"))
 	case st.failed > 0:
-		return &silentError{code: ExitFailed, err: errors.New("some jobs failed")}
+		return quietExit(ExitFailed, errors.New("some jobs failed"))
 	}
 	return nil
 }
@@ -297,7 +298,7 @@ func (u *batchUI) finished(j *batchJobUI, res *output.Result, err error) {
 	if j.waiting {
 		u.st.inFlight--
 	}
-	var stopped *StoppedError
+	var stopped *runner.StoppedError
 	switch {
 	case err == nil && res.Status == "success":
 		u.st.succeeded++

@@ -31,7 +31,7 @@ install the scripts already.`,
 
   # PowerShell
   PS> mlab completion powershell | Out-String | Invoke-Expression`,
-		Args:      cobra.NoArgs,
+		Args:      noArgs,
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return flagErrorf("mlab completion needs a shell: bash, zsh, fish or powershell")
@@ -44,7 +44,7 @@ install the scripts already.`,
 			Use:                   name,
 			Short:                 fmt.Sprintf("Print the completion script for %s", name),
 			Example:               example,
-			Args:                  cobra.NoArgs,
+			Args:                  noArgs,
 			DisableFlagsInUseLine: true,
 			ValidArgsFunction:     cobra.NoFileCompletions,
 			RunE: func(c *cobra.Command, args []string) error {

@@ -39,7 +39,7 @@ file. Secrets (api_key, ngrok_authtoken) are shown masked unless --show.
   $ mlab config list
   $ mlab config get api_key --show
   $ mlab config path`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return flagErrorf("mlab config needs a command: set, get, unset, list or path")
 		},
@@ -105,14 +105,14 @@ terminal, so a secret never lands in your shell history.
 		Aliases: []string{"ls"},
 		Short:   "Print every key of the config file as key=value (secrets masked unless --show)",
 		Example: "  $ mlab config list\n  $ mlab config list --show",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return runConfigList(o) },
 	}
 	path := &cobra.Command{
 		Use:     "path",
 		Short:   "Print the config file's path (it may not exist yet)",
 		Example: "  $ mlab config path\n  $ ls -l \"$(mlab config path)\"",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := configDir(f)
 			if err != nil {

@@ -66,7 +66,7 @@ the tunnel or webhook check fails.`,
 		Example: `  $ mlab doctor
   $ mlab doctor --sandbox                 # against an in-process sandbox API
   $ mlab doctor --json | jq '.checks[] | select(.status != "ok")'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Timeout <= 0 || o.TunnelTimeout <= 0 {
 				return flagErrorf("--timeout and --tunnel-timeout must be positive")
@@ -200,7 +200,7 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 		}
 	}
 	if code != ExitOK {
-		return &silentError{code: code, err: errors.New("mlab doctor found problems")}
+		return quietExit(code, errors.New("mlab doctor found problems"))
 	}
 	return nil
 }

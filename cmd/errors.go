@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/mlabcli/mlab/internal/api"
-	"github.com/mlabcli/mlab/internal/job"
-	"github.com/mlabcli/mlab/internal/tunnel"
+	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/runner"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes: the contract scripts rely on (see `mlab --help`).
@@ -39,35 +39,25 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Msg }
 
-// DownloadError is a failed download of a finished job's output (exit 4).
-type DownloadError struct{ Err error }
-
-func (e *DownloadError) Error() string { return "download outputs: " + e.Err.Error() }
-func (e *DownloadError) Unwrap() error { return e.Err }
-
-// StoppedError reports a wait that ended before the job did (timeout or
-// interrupt); the job goes on running at ModelsLab.
-type StoppedError struct {
-	ID  string
-	Err error // job.ErrTimeout or context.Canceled
+// ExitError is an error that says what to do next and, when Code is set,
+// carries its own exit code. Run prints it once, as "error: …" and
+// "hint: …" (one JSON line with --json). A Quiet one has been reported
+// already (a batch summary, the doctor's table): only its code matters.
+type ExitError struct {
+	Err   error
+	Hint  string // what to do next; "" falls back to hintFor(Err)
+	Code  int    // 0: exitCodeFor(Err)
+	Quiet bool
 }
 
-func (e *StoppedError) Error() string {
-	if errors.Is(e.Err, job.ErrTimeout) {
-		return fmt.Sprintf("timed out waiting for job %s; it may still finish", e.ID)
-	}
-	return fmt.Sprintf("interrupted while waiting for job %s; it may still finish", e.ID)
-}
-func (e *StoppedError) Unwrap() error { return e.Err }
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
 
-// silentError has been reported already; only its exit code matters.
-type silentError struct {
-	code int
-	err  error
-}
+// withHint attaches what to do next to err.
+func withHint(err error, hint string) error { return &ExitError{Err: err, Hint: hint} }
 
-func (e *silentError) Error() string { return e.err.Error() }
-func (e *silentError) Unwrap() error { return e.err }
+// quietExit is an outcome already reported on stderr, with its exit code.
+func quietExit(code int, err error) error { return &ExitError{Err: err, Code: code, Quiet: true} }
 
 // exitCodeFor maps any error to the exit-code contract, in one place.
 func exitCodeFor(err error) int {
@@ -75,18 +65,19 @@ func exitCodeFor(err error) int {
 		return ExitOK
 	}
 	var (
-		silent *silentError
+		xe     *ExitError
 		fe     *FlagError
 		ce     *ConfigError
-		failed *job.FailedError
+		failed *runner.FailedError
 		ae     *api.Error
-		te     *tunnel.Error
-		de     *DownloadError
+		te     *receiver.TunnelError
+		le     *receiver.LocalError
+		de     *runner.DownloadError
 	)
 	switch {
-	case errors.As(err, &silent):
-		return silent.code
-	case errors.As(err, &fe), errors.As(err, &ce), errors.Is(err, tunnel.ErrNoAuthtoken), isCobraUsage(err):
+	case errors.As(err, &xe) && xe.Code != 0:
+		return xe.Code
+	case errors.As(err, &fe), errors.As(err, &ce), errors.Is(err, receiver.ErrNoAuthtoken), errors.As(err, &le):
 		return ExitUsage
 	case errors.As(err, &te), errors.As(err, &de):
 		// Before the Canceled check: a tunnel that failed to come up may
@@ -94,7 +85,7 @@ func exitCodeFor(err error) int {
 		return ExitAPI
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.Is(err, job.ErrTimeout):
+	case errors.Is(err, runner.ErrTimeout):
 		return ExitTimeout
 	case errors.As(err, &failed):
 		return ExitFailed
@@ -110,12 +101,15 @@ func exitCodeFor(err error) int {
 // hintFor says what to do next, when there is something useful to say.
 func hintFor(err error) string {
 	var (
+		xe *ExitError
 		ce *ConfigError
 		ae *api.Error
-		te *tunnel.Error
+		te *receiver.TunnelError
 		fe *FlagError
 	)
 	switch {
+	case errors.As(err, &xe) && xe.Hint != "":
+		return xe.Hint
 	case errors.As(err, &ce):
 		return ce.Hint
 	case errors.As(err, &fe):
@@ -124,20 +118,14 @@ func hintFor(err error) string {
 		return ae.Hint()
 	case errors.As(err, &te):
 		return te.Hint
-	case isCobraUsage(err):
-		return "see 'mlab --help'"
 	}
 	return ""
 }
 
-// isCobraUsage recognises cobra's own argument and flag errors, which are
-// plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
+// noArgs is cobra.NoArgs, reported as the usage error it is.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return &FlagError{Err: err}
 	}
-	return false
+	return nil
 }

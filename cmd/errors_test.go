@@ -11,6 +11,8 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/mlabcli/mlab/internal/tunnel"
 )
 
@@ -24,11 +26,11 @@ func TestExitCodeFor(t *testing.T) {
 		{flagErrorf("bad"), 2},
 		{&ConfigError{Msg: "no key"}, 2},
 		{wrap(tunnel.ErrNoAuthtoken), 2},
-		{errors.New(`unknown command "x" for "mlab"`), 2},
+		{&FlagError{Err: errors.New(`unknown command "x" for "mlab"`)}, 2},
 		{wrap(&job.FailedError{ID: "1", Response: &api.Response{Message: "boom"}}), 1},
 		{wrap(&api.Error{Kind: api.KindRejected}), 1},
-		{wrap(&StoppedError{ID: "1", Err: job.ErrTimeout}), 3},
-		{wrap(&StoppedError{ID: "1", Err: context.Canceled}), 130},
+		{wrap(&runner.StoppedError{ID: "1", Err: job.ErrTimeout}), 3},
+		{wrap(&runner.StoppedError{ID: "1", Err: context.Canceled}), 130},
 		{wrap(context.Canceled), 130},
 		{wrap(&api.Error{Kind: api.KindAuth, HTTPStatus: 401}), 4},
 		{wrap(&api.Error{Kind: api.KindCredits}), 4},
@@ -37,8 +39,10 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(&api.Error{Kind: api.KindNetwork}), 4},
 		{wrap(&tunnel.Error{Mode: tunnel.ModeNgrok}), 4},
 		{wrap(&tunnel.Error{Mode: tunnel.ModeNgrok, Err: context.Canceled}), 4},
-		{&DownloadError{Err: errors.New("404")}, 4},
-		{&silentError{code: 3, err: errors.New("x")}, 3},
+		{&runner.DownloadError{Err: errors.New("404")}, 4},
+		{quietExit(3, errors.New("x")), 3},
+		{withHint(wrap(&api.Error{Kind: api.KindNetwork}), "try again"), 4},
+		{wrap(&receiver.LocalError{Err: errors.New("address in use")}), 2},
 		{errors.New("something else"), 1},
 	}
 	for _, c := range cases {

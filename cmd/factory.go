@@ -19,7 +19,8 @@ type Factory struct {
 
 	apiKeyFlag string
 	debug      bool
-	jsonErrors bool // the running command was asked for --json
+	jsonErrors bool // the running command was asked for --json (set in root's PersistentPreRun only)
+	started    bool // a command's own code began (cobra accepted the command line)
 
 	cfgOnce sync.Once
 	cfg     *config.Config

@@ -14,6 +14,7 @@ import (
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/mlabcli/mlab/internal/tunnel"
 	"github.com/spf13/cobra"
 )
@@ -150,7 +151,7 @@ func runJob(ctx context.Context, r *jobRun) error {
 	}
 	var (
 		failed  *job.FailedError
-		stopped *StoppedError
+		stopped *runner.StoppedError
 	)
 	switch {
 	case errors.As(err, &failed):
@@ -170,9 +171,7 @@ func runJob(ctx context.Context, r *jobRun) error {
 		} else {
 			fmt.Fprintln(ios.Out, res.ID)
 		}
-		code := exitCodeFor(err)
-		output.PrintError(ios, err, s.resumeHint(j, res), code, o.JSON)
-		return &silentError{code: code, err: err}
+		return withHint(err, s.resumeHint(j, res))
 	}
 	return err
 }

@@ -79,7 +79,7 @@ The journal lives in $MLAB_STATE_DIR, else $XDG_STATE_HOME/mlab, else
 
   # resume the newest unfinished job
   $ mlab wait "$(mlab jobs --status processing --limit 1 | cut -f1)"`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Status != "" && !slices.Contains(historyStatuses, opts.Status) {
 				return flagErrorf("--status %q: want one of %s", opts.Status, strings.Join(historyStatuses, ", "))
@@ -128,7 +128,7 @@ DUR is a Go duration with an optional leading days part: 30d, 7d, 1d12h,
 36h, 90m. 0s removes every finished job.`,
 		Example: `  $ mlab jobs prune --older-than 30d
   $ mlab jobs prune --older-than 0s --json   # {"removed":N}`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if olderThan == "" {
 				return flagErrorf("--older-than is required (e.g. --older-than 30d)")

@@ -276,7 +276,7 @@ func TestJobsFlagErrors(t *testing.T) {
 		f, _, _, _ := historyFactory(dir)
 		err := runHistory(t, f, args...)
 		var fe *FlagError
-		if err == nil || (!errors.As(err, &fe) && !isCobraUsage(err)) {
+		if err == nil || !errors.As(err, &fe) {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
 			continue
 		}

@@ -452,9 +452,7 @@ func runListen(ctx context.Context, o *ListenOptions) error {
 	}
 	ios.Infof("%s %s (%d duplicate, %d rejected)", st.Muted.Render("Stopped after"), countOf(s.n, "delivery", "deliveries"), s.dups, s.rejects)
 	if runErr != nil {
-		err := errors.New(f.redact(runErr.Error()))
-		output.PrintError(ios, err, "", ExitAPI, o.JSON)
-		return &silentError{code: ExitAPI, err: err}
+		return &ExitError{Err: runErr, Code: ExitAPI}
 	}
 	return nil
 }

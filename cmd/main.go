@@ -38,10 +38,22 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	if !f.started {
+		// Nothing ran: cobra itself refused the command line (an unknown
+		// command, a built-in argument check). Those are usage errors.
+		var fe *FlagError
+		if !errors.As(err, &fe) {
+			err = &FlagError{Err: err}
+		}
+	}
 	code := exitCodeFor(err)
-	var silent *silentError
-	if !errors.As(err, &silent) {
+	if !isQuiet(err) {
 		output.PrintError(f.IO, errors.New(f.redact(err.Error())), f.redact(hintFor(err)), code, f.jsonErrors)
 	}
 	return code
+}
+
+func isQuiet(err error) bool {
+	var xe *ExitError
+	return errors.As(err, &xe) && xe.Quiet
 }

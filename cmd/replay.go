@@ -274,8 +274,7 @@ func runReplay(ctx context.Context, o *ReplayOptions) error {
 	}
 	if failed > 0 {
 		err := fmt.Errorf("%d of %s failed", failed, countOf(len(sel), "delivery", "deliveries"))
-		output.PrintError(ios, err, "is the receiver at "+o.To+" up, and does it answer 2xx?", ExitAPI, o.JSON)
-		return &silentError{code: ExitAPI, err: err}
+		return &ExitError{Err: err, Hint: "is the receiver at " + o.To + " up, and does it answer 2xx?", Code: ExitAPI}
 	}
 	ios.Successf("replayed %s to %s", countOf(len(sel), "delivery", "deliveries"), o.To)
 	return nil

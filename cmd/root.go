@@ -51,6 +51,9 @@ for people goes to stderr.
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			f.started = true
+			// --json asks for JSON error lines too; this is the one place
+			// that decides it.
 			if fl := cmd.Flags().Lookup("json"); fl != nil && fl.Value.String() == "true" {
 				f.jsonErrors = true
 			}

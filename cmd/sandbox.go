@@ -36,7 +36,7 @@ also take --sandbox, which starts one in-process for that run.`,
 
   # a webhook that never arrives: mlab must finish by polling
   $ mlab sandbox --drop-webhooks`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -11,6 +11,8 @@ import (
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/mlabcli/mlab/internal/sandbox"
 )
 
@@ -22,9 +24,9 @@ type session struct {
 	opts    *JobOptions
 	client  *api.Client
 	baseURL string
-	recv    *receiver        // nil without --wait
-	journal *journal.Journal // nil when it cannot be opened (a warning said so)
-	batchID string           // set for --batch runs
+	recv    *receiver.Receiver // nil without --wait
+	journal *journal.Journal   // nil when it cannot be opened (a warning said so)
+	batchID string             // set for --batch runs
 	// quietDownloads turns off per-job download bars (a batch draws one
 	// aggregate line instead).
 	quietDownloads bool
@@ -98,7 +100,7 @@ func openSession(ctx context.Context, f *Factory, o *JobOptions) (*session, erro
 			return nil, err
 		}
 		s.recv = recv
-		s.closers = append(s.closers, recv.close)
+		s.closers = append(s.closers, recv.Close)
 	}
 	return s, nil
 }
@@ -170,7 +172,7 @@ func (f *Factory) apiClient(sandboxed bool, extra ...api.Option) (*api.Client, s
 
 // run submits one job and, with --wait, waits for it and downloads its
 // outputs. It returns the job's result whenever something was submitted
-// (also with a *job.FailedError or *StoppedError), and prints nothing on
+// (also with a *job.FailedError or *runner.StoppedError), and prints nothing on
 // stdout: printing is the caller's.
 func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result, error) {
 	f, o := s.f, s.opts
@@ -183,15 +185,15 @@ func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result,
 	}
 	j.body["track_id"] = trackID
 
-	var reg *registration
+	var reg *receiver.JobRegistration
 	if s.recv != nil {
 		var err error
-		if reg, err = s.recv.register(); err != nil {
+		if reg, err = s.recv.RegisterJob(); err != nil {
 			return nil, err
 		}
-		defer reg.unregister()
-		if reg.url != "" {
-			j.body["webhook"] = reg.url
+		defer reg.Unregister()
+		if reg.URL != "" {
+			j.body["webhook"] = reg.URL
 		}
 	}
 
@@ -218,10 +220,10 @@ func (s *session) run(ctx context.Context, j *oneJob, ui jobUI) (*output.Result,
 		return res, nil
 	}
 
-	ui.submitted(resp.ID, resp.ETA, s.recv.waitingFor())
+	ui.submitted(resp.ID, resp.ETA, s.recv.WaitingFor())
 	var events <-chan job.Event
 	if reg != nil {
-		events = reg.events
+		events = reg.Events
 	}
 	return s.wait(ctx, j, res, resp, events, ui, start)
 }
@@ -266,7 +268,7 @@ func (s *session) wait(ctx context.Context, j *oneJob, res *output.Result, resp 
 			return res, werr
 		case errors.Is(werr, job.ErrTimeout), errors.Is(werr, context.Canceled):
 			res.Status = "processing"
-			return res, &StoppedError{ID: resp.ID, Err: werr}
+			return res, &runner.StoppedError{ID: resp.ID, Err: werr}
 		}
 		return nil, fmt.Errorf("wait for job %s: %w", resp.ID, werr)
 	}
@@ -294,9 +296,9 @@ func (s *session) finish(ctx context.Context, j *oneJob, res *output.Result, res
 		if err != nil {
 			if ctx.Err() != nil {
 				res.Status = "processing" // not done here: rerun the download
-				return res, &StoppedError{ID: res.ID, Err: ctx.Err()}
+				return res, &runner.StoppedError{ID: res.ID, Err: ctx.Err()}
 			}
-			return res, &DownloadError{Err: err}
+			return res, &runner.DownloadError{Err: err}
 		}
 		res.Files = files
 	}

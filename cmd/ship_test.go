@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -238,8 +237,7 @@ func TestDoctorExitCodes(t *testing.T) {
 	for _, c := range cases {
 		f, _, errOut := doctorFactory(t, c.env)
 		err := runDoctor(context.Background(), doctorOpts(f))
-		var silent *silentError
-		if !errors.As(err, &silent) || exitOf(err) != c.want {
+		if !isQuiet(err) || exitOf(err) != c.want {
 			t.Errorf("%s: err %v (exit %d), want a silent exit %d", c.name, err, exitOf(err), c.want)
 		}
 		if !strings.Contains(errOut.String(), c.line) {

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mlabcli/mlab/internal/output"
 	"github.com/spf13/cobra"
 )
 
@@ -346,8 +345,7 @@ func runTrigger(ctx context.Context, o *TriggerOptions) error {
 		} else {
 			err = fmt.Errorf("%s answered the %s webhook with %d %s", o.To, o.Event, res.status, http.StatusText(res.status))
 		}
-		output.PrintError(ios, err, "", ExitAPI, o.JSON)
-		return &silentError{code: ExitAPI, err: err}
+		return &ExitError{Err: err, Code: ExitAPI}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -291,7 +292,7 @@ func printOutcome(f *Factory, s *session, j *oneJob, res *output.Result, err err
 	}
 	var (
 		failed  *job.FailedError
-		stopped *StoppedError
+		stopped *runner.StoppedError
 	)
 	switch {
 	case errors.As(err, &failed):
@@ -309,9 +310,7 @@ func printOutcome(f *Factory, s *session, j *oneJob, res *output.Result, err err
 		} else {
 			fmt.Fprintln(ios.Out, res.ID)
 		}
-		code := exitCodeFor(err)
-		output.PrintError(ios, err, s.resumeHint(j, res), code, asJSON)
-		return &silentError{code: code, err: err}
+		return withHint(err, s.resumeHint(j, res))
 	}
 	return err
 }
@@ -343,7 +342,7 @@ func (s *session) redownload(ctx context.Context, res *output.Result) error {
 	if len(missing) > 0 {
 		got, err := output.Download(ctx, s.f.IO, missing, dir, output.DownloadOptions{Progress: true})
 		if err != nil {
-			return &DownloadError{Err: err}
+			return &runner.DownloadError{Err: err}
 		}
 		for k, i := range missingIdx {
 			files[i] = got[k]

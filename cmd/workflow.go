@@ -22,7 +22,7 @@ func newCmdWorkflow(f *Factory) *cobra.Command {
 for the API). The key goes in the request header; executions are polled with
 GET .../runs/{id} and may also report through a webhook, in either of the two
 documented webhook shapes.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return flagErrorf("mlab workflow needs a command: run, list, show or cancel")
 		},
@@ -134,7 +134,7 @@ func newCmdWorkflowList(f *Factory) *cobra.Command {
 		Use:     "list",
 		Short:   "List your API-enabled workflows",
 		Example: "  $ mlab workflow list\n  $ mlab workflow list --json | jq -r '.workflows[].id'",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.jsonErrors = o.JSON
 			raw, err := workflowCall(cmd.Context(), f, o, "GET", "/api/v1/workflows")

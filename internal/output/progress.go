@@ -193,7 +193,7 @@ func (b *byteProgress) start(size int64) {
 	if size >= 0 {
 		total = size + 1
 	}
-	desc := "downloading " + plural(b.files, "file", "files") + " "
+	desc := "downloading " + Plural(b.files, "file", "files") + " "
 	width := b.s.TerminalWidth() - len(desc) - 40
 	width = min(max(width, 10), 40)
 	b.bar = progressbar.NewOptions64(total,

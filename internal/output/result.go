@@ -164,9 +164,9 @@ func summaryLine(st *Styles, r *Result) string {
 	}
 	switch {
 	case len(r.Files) > 0:
-		b.WriteString(sep + plural(len(r.Files), "file", "files"))
+		b.WriteString(sep + Plural(len(r.Files), "file", "files"))
 	case len(r.Output) > 0:
-		b.WriteString(sep + plural(len(r.Output), "output", "outputs"))
+		b.WriteString(sep + Plural(len(r.Output), "output", "outputs"))
 	}
 	if r.Message != "" && !strings.EqualFold(status, "success") {
 		b.WriteString(sep + oneLine(r.Message))
@@ -174,34 +174,9 @@ func summaryLine(st *Styles, r *Result) string {
 	return b.String()
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 // oneLine collapses runs of whitespace (including newlines) to one space.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// FormatDuration formats d for people: "0.4s", "3.2s", "59.9s", then
-// "1m05s", "1h02m03s".
-func FormatDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	if d < time.Minute {
-		// Truncate (not round) so 59.96s never prints as "60.0s".
-		return fmt.Sprintf("%.1fs", float64(d.Truncate(100*time.Millisecond))/float64(time.Second))
-	}
-	d = d.Round(time.Second)
-	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
-	if h > 0 {
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, sec)
-	}
-	return fmt.Sprintf("%dm%02ds", m, sec)
 }
 
 // errorJSON is the shape of the JSON error line.
