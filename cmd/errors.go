@@ -105,6 +105,7 @@ func hintFor(err error) string {
 		ce *ConfigError
 		ae *api.Error
 		te *receiver.TunnelError
+		le *receiver.LocalError
 		fe *FlagError
 	)
 	switch {
@@ -114,10 +115,17 @@ func hintFor(err error) string {
 		return ce.Hint
 	case errors.As(err, &fe):
 		return "see 'mlab --help' or the command's --help"
+	case errors.As(err, &ae) && ae.Kind == api.KindAuth:
+		return "check your API key (MODELSLAB_API_KEY, --api-key or `mlab config`)"
 	case errors.As(err, &ae):
 		return ae.Hint()
 	case errors.As(err, &te):
-		return te.Hint
+		if te.Hint == "" {
+			return "use --tunnel none to poll for results"
+		}
+		return te.Hint + "; or use --tunnel none to poll for results"
+	case errors.As(err, &le):
+		return "choose another --listen address or free the port"
 	}
 	return ""
 }

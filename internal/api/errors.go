@@ -110,7 +110,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Hint() string {
 	switch e.Kind {
 	case KindAuth:
-		return "check your API key (MODELSLAB_API_KEY, --api-key or `mlab config`)"
+		return "check your API key (MODELSLAB_API_KEY)"
 	case KindCredits:
 		return "top up your ModelsLab credits, then try again"
 	case KindForbidden:

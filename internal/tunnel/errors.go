@@ -9,7 +9,7 @@ import (
 // ErrNoAuthtoken is returned by [Open] in [ModeNgrok] when no authtoken is
 // configured. It is a configuration error: the SDK is never started, because
 // it would retry an unauthenticated connect forever.
-var ErrNoAuthtoken = errors.New("no ngrok authtoken configured: set NGROK_AUTHTOKEN (get one at https://dashboard.ngrok.com/get-started/your-authtoken), or use --tunnel none to poll for results")
+var ErrNoAuthtoken = errors.New("no ngrok authtoken configured: set NGROK_AUTHTOKEN (get one at https://dashboard.ngrok.com/get-started/your-authtoken)")
 
 // Error describes why a tunnel could not be opened. Its text never contains
 // the authtoken.
@@ -75,15 +75,15 @@ func (e *Error) text() string {
 // description and what to do next.
 var codeText = map[string][2]string{
 	"ERR_NGROK_4018": {"ngrok requires a verified account and authtoken",
-		"sign up at https://dashboard.ngrok.com/signup and set NGROK_AUTHTOKEN, or use --tunnel none"},
+		"sign up at https://dashboard.ngrok.com/signup and set NGROK_AUTHTOKEN"},
 	"ERR_NGROK_105": {"the ngrok authtoken is malformed",
 		"copy it again from https://dashboard.ngrok.com/get-started/your-authtoken into NGROK_AUTHTOKEN"},
 	"ERR_NGROK_107": {"the ngrok authtoken was revoked",
 		"create a new one at https://dashboard.ngrok.com/get-started/your-authtoken and set NGROK_AUTHTOKEN"},
 	"ERR_NGROK_108": {"your ngrok account has too many agent sessions online",
-		"stop another ngrok agent or mlab run, or use --tunnel none"},
+		"stop another ngrok agent or mlab run"},
 	"ERR_NGROK_334": {"the ngrok URL is already online in another session",
-		"stop the other agent or mlab run, choose another ngrok URL, or use --tunnel none"},
+		"stop the other agent or mlab run, or choose another ngrok URL"},
 }
 
 var ngrokCodeRE = regexp.MustCompile(`ERR_NGROK_\d+`)

@@ -63,8 +63,7 @@ func openNgrok(ctx context.Context, opts Options) (*Endpoint, error) {
 	}
 	agent, err := ngrok.NewAgent(agentOpts...)
 	if err != nil {
-		return nil, &Error{Mode: ModeNgrok, Err: redactErr(err, token), what: "could not create the ngrok agent",
-			Hint: "use --tunnel none to poll for results"}
+		return nil, &Error{Mode: ModeNgrok, Err: redactErr(err, token), what: "could not create the ngrok agent"}
 	}
 	var epOpts []ngrok.EndpointOption
 	if opts.NgrokURL != "" {
@@ -229,7 +228,7 @@ func ngrokFailure(sdkErr error, token string, timeout time.Duration, timedOut bo
 			msg = "ngrok failed"
 		}
 		e.what = msg
-		e.Hint = "check your network, firewall and ngrok settings, or use --tunnel none"
+		e.Hint = "check your network, firewall and ngrok settings"
 	}
 	return e
 }

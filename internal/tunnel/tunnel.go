@@ -160,7 +160,7 @@ func listen(addr string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen for webhooks on %s: %w: choose another --listen address or free the port", addr, err)
+		return nil, fmt.Errorf("listen for webhooks on %s: %w", addr, err)
 	}
 	return ln, nil
 }
@@ -200,7 +200,7 @@ func openURL(addr, public string) (*Endpoint, error) {
 func ValidatePublicURL(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", errors.New("tunnel mode url needs a public URL: pass --public-url https://your.host/path, or use --tunnel local or none")
+		return "", errors.New("tunnel mode url needs a public URL such as https://your.host/path")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
