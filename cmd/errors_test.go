@@ -52,6 +52,26 @@ func TestExitCodeFor(t *testing.T) {
 	}
 }
 
+// TestHintFor: the hints that name flags are cmd's, not the engine's.
+func TestHintFor(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("submit: %w", &api.Error{Kind: api.KindAuth, HTTPStatus: 401}), "--api-key"},
+		{fmt.Errorf("open: %w", &receiver.LocalError{Err: errors.New("address already in use")}), "choose another --listen address"},
+		{fmt.Errorf("open: %w", &tunnel.Error{Mode: tunnel.ModeNgrok, Hint: "check your network or firewall"}), "check your network or firewall; or use --tunnel none"},
+		{&tunnel.Error{Mode: tunnel.ModeNgrok}, "use --tunnel none to poll for results"},
+		{withHint(errors.New("x"), "resume with: mlab wait 1"), "resume with: mlab wait 1"},
+		{&ConfigError{Msg: "m", Hint: "set X"}, "set X"},
+	}
+	for _, c := range cases {
+		if got := hintFor(c.err); !strings.Contains(got, c.want) {
+			t.Errorf("hintFor(%v) = %q, want %q in it", c.err, got, c.want)
+		}
+	}
+}
+
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
 
 func stringReader(s string) io.Reader { return strings.NewReader(s) }

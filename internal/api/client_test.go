@@ -207,7 +207,7 @@ func TestSubmitErrors(t *testing.T) {
 		{"401", reply{code: 401, body: payloadString(t, "error.401.invalid_key.json")},
 			KindAuth, 401, "Invalid API key", "submit text2img: HTTP 401: Invalid API key", "MODELSLAB_API_KEY"},
 		{"200 invalid api key", reply{code: 200, body: payloadString(t, "error.legacy.invalid_api_key.json")},
-			KindAuth, 200, "Invalid Api Key", "", "--api-key"},
+			KindAuth, 200, "Invalid Api Key", "", "MODELSLAB_API_KEY"},
 		{"402", reply{code: 402, body: payloadString(t, "error.402.insufficient_credits.json")},
 			KindCredits, 402, "Insufficient credits. Please add more credits to continue.", "", "credits"},
 		{"200 insufficient credits", reply{code: 200, body: `{"status":"error","message":"Insufficient credits"}`},
