@@ -1,12 +1,14 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestErrorText(t *testing.T) {
@@ -106,4 +108,45 @@ func TestRedact(t *testing.T) {
 	if got := Redact("nothing here"); got != "nothing here" {
 		t.Errorf("no secrets: %q", got)
 	}
+}
+
+// TestRedactEncodedForms: a key that some layer escaped or encoded is still
+// found, and a secret is only removed where it stands whole (issue 13).
+func TestRedactEncodedForms(t *testing.T) {
+	const key = "sk-ab/cd_0123456789XYZ"
+	cases := []struct{ in, want string }{
+		{`{"key":"sk-ab\/cd_0123456789XYZ"}`, `{"key":"[redacted]"}`},          // PHP's escaped slash
+		{`{"key":"sk-ab\u002fcd_0123456789XYZ"}`, `{"key":"[redacted]"}`},      // JSON \u escape
+		{`{"key":"\u0073\u006B-ab/cd_0123456789XYZ"}`, `{"key":"[redacted]"}`}, // escapes, mixed case
+		{`"sk-ab\\u002Fcd_0123456789XYZ"`, `"[redacted]"`},                     // escaped twice
+		{`?key=sk-ab%2Fcd_0123456789XYZ&x=1`, `?key=[redacted]&x=1`},           // percent-encoded
+		{"auth " + b64(key) + " end", "auth [redacted] end"},                   // base64 of the key
+		{"attested: sk-ab/cd_0123456789XYZ.", "attested: [redacted]."},         // plain, in a sentence
+		{"xsk-ab/cd_0123456789XYZ0", "xsk-ab/cd_0123456789XYZ0"},               // glued into a longer word
+	}
+	for _, c := range cases {
+		if got := Redact(c.in, key); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	// A short secret that is an ordinary word does not mangle longer words.
+	if got := Redact("the attested test webhook", "test"); got != "the attested [redacted] webhook" {
+		t.Errorf("short secret: %q", got)
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func FuzzRedact(f *testing.F) {
+	f.Add("key=sk-0123456789abcdef and more", "sk-0123456789abcdef")
+	f.Add(`{"k":"a\/b"}`, "a/b")
+	f.Fuzz(func(t *testing.T, s, secret string) {
+		if len(secret) < 8 || !utf8.ValidString(secret) || !utf8.ValidString(s) {
+			return
+		}
+		_ = Redact(s, secret) // never panics
+		if padded := " " + secret + " "; strings.Contains(Redact(padded, secret), secret) {
+			t.Fatalf("a whole occurrence survived: %q", Redact(padded, secret))
+		}
+	})
 }

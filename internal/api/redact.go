@@ -2,22 +2,31 @@ package api
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
 // Redacted replaces secrets in redacted text.
 const Redacted = "[redacted]"
 
-// Redact replaces every occurrence of each non-empty secret in s with
-// "[redacted]" (longer secrets first, so one secret that contains another
-// is still removed whole).
+// Redact replaces every whole occurrence of each non-empty secret in s with
+// "[redacted]", longer secrets first (so one secret that contains another is
+// still removed whole). It also finds the forms a secret takes once some
+// layer has encoded it: JSON's \uXXXX escapes and PHP's escaped slash
+// ("ab\/cd") character by character, percent-encoding, and the secret's
+// own base64 (standard and URL alphabets). A whole occurrence is one not
+// glued to further letters or digits, so that a secret that happens to be a
+// word does not mangle the longer words that contain it.
 func Redact(s string, secrets ...string) string {
 	if len(secrets) == 0 {
 		return s
@@ -30,10 +39,95 @@ func Redact(s string, secrets ...string) string {
 	}
 	sort.SliceStable(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
 	for _, sec := range sorted {
-		s = strings.ReplaceAll(s, sec, Redacted)
+		s = redactOne(s, sec)
 	}
 	return s
 }
+
+// secretPatterns caches the matcher of each secret: a process redacts the
+// same one or two secrets on every line.
+var secretPatterns sync.Map // string → *regexp.Regexp
+
+func patternFor(secret string) *regexp.Regexp {
+	if re, ok := secretPatterns.Load(secret); ok {
+		return re.(*regexp.Regexp)
+	}
+	var b strings.Builder
+	b.WriteString("(?:")
+	for _, r := range secret {
+		b.WriteString("(?:" + regexp.QuoteMeta(string(r)))
+		if r < utf8.RuneSelf {
+			fmt.Fprintf(&b, "|\\\\+[uU]00(?i:%02x)|%%(?i:%02x)", r, r)
+			if r == '/' {
+				b.WriteString(`|\\+/`)
+			}
+		} else if r <= 0xFFFF {
+			fmt.Fprintf(&b, "|\\\\+[uU](?i:%04x)", r)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(")")
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		b.WriteString("|" + regexp.QuoteMeta(enc.EncodeToString([]byte(secret))))
+	}
+	re := regexp.MustCompile(b.String())
+	secretPatterns.Store(secret, re)
+	return re
+}
+
+func redactOne(s, secret string) string {
+	if !strings.Contains(s, secret) && !strings.ContainsAny(s, `\%`) && !containsBase64(s, secret) {
+		return s // the common case: nothing that could hide it
+	}
+	locs := patternFor(secret).FindAllStringIndex(s, -1)
+	if len(locs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, loc := range locs {
+		if glued(s, loc[0], loc[1]) {
+			continue
+		}
+		b.WriteString(s[last:loc[0]])
+		b.WriteString(Redacted)
+		last = loc[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func containsBase64(s, secret string) bool {
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if strings.Contains(s, enc.EncodeToString([]byte(secret))) {
+			return true
+		}
+	}
+	return false
+}
+
+// glued reports whether s[i:j] runs on into letters or digits on either
+// side, so it is part of a longer word, not the secret itself.
+func glued(s string, i, j int) bool {
+	if i > 0 {
+		r, _ := utf8.DecodeLastRuneInString(s[:i])
+		if isWordRune(r) && isWordRune(firstRune(s[i:j])) {
+			return true
+		}
+	}
+	if j < len(s) {
+		r, _ := utf8.DecodeRuneInString(s[j:])
+		last, _ := utf8.DecodeLastRuneInString(s[i:j])
+		if isWordRune(r) && isWordRune(last) {
+			return true
+		}
+	}
+	return false
+}
+
+func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // logExchange writes one debug line for an HTTP exchange.
 // A nil payload means the request had no body.
