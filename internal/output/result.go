@@ -59,7 +59,55 @@ func (r *Result) normalized() Result {
 	if len(bytes.TrimSpace(c.Meta)) == 0 || !json.Valid(c.Meta) {
 		c.Meta = nil // encodes as null
 	}
+	c.Meta = dropMetaSecrets(c.Meta)
 	return c
+}
+
+// metaSecrets are meta keys never printed: the API echoes the request, and
+// "webhook" carries the job's secret path token, "key" the API key.
+var metaSecrets = map[string]bool{"webhook": true, "key": true, "KEY": true, "Key": true}
+
+// dropMetaSecrets removes metaSecrets from a meta object, keeping the order
+// and bytes of every other member. Anything but an object is returned as is.
+func dropMetaSecrets(meta json.RawMessage) json.RawMessage {
+	trimmed := bytes.TrimSpace(meta)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return meta
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if _, err := dec.Token(); err != nil { // {
+		return meta
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	dropped := false
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return meta
+		}
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return meta
+		}
+		if metaSecrets[key] {
+			dropped = true
+			continue
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(val)
+	}
+	if !dropped {
+		return meta
+	}
+	out.WriteByte('}')
+	return out.Bytes()
 }
 
 // MarshalJSON encodes r following the contract: Output and Files as []

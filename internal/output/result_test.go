@@ -240,3 +240,24 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestResultDropsMetaSecrets: the API echoes the request in meta; its
+// webhook (the per-job token) and key are never printed (issue 13).
+func TestResultDropsMetaSecrets(t *testing.T) {
+	r := &Result{ID: "1", Meta: json.RawMessage(`{"prompt":"a <b>","webhook":"https://x.example/0123abcd","key":"sk-secret-0123456789","seed":7,"nested":{"webhook":"kept"}}`)}
+	b, err := r.MarshalJSON() // json.Marshal would HTML-escape; PrintResult does not
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if strings.Contains(got, "0123abcd") || strings.Contains(got, "sk-secret") {
+		t.Fatalf("secret printed: %s", got)
+	}
+	if !strings.Contains(got, `"meta":{"prompt":"a <b>","seed":7,"nested":{"webhook":"kept"}}`) {
+		t.Fatalf("other members changed: %s", got)
+	}
+	plain := &Result{ID: "1", Meta: json.RawMessage(`{"b":1,"a":2}`)}
+	if b, _ := json.Marshal(plain); !strings.Contains(string(b), `"meta":{"b":1,"a":2}`) {
+		t.Fatalf("meta without secrets must stay verbatim: %s", b)
+	}
+}
