@@ -15,8 +15,8 @@
 package job
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,12 +117,15 @@ func (e *FailedError) Error() string {
 	return fmt.Sprintf("job %s failed: %s", e.ID, msg)
 }
 
+// maxSeen bounds the duplicate-detection set of one wait.
+const maxSeen = 4096
+
 type waiter struct {
 	p         Params
 	start     time.Time
 	fetches   int
 	failures  int
-	seen      [][]byte // webhook bodies already handled (duplicates)
+	seen      map[[sha256.Size]byte]struct{} // hashes of the webhook bodies handled (duplicates)
 	lastStage string
 }
 
@@ -218,13 +221,17 @@ func Wait(ctx context.Context, p Params) (*Result, error) {
 // error when the job is over, or retry=true when the webhook claimed an end
 // the API does not confirm yet.
 func (w *waiter) handleEvent(ctx context.Context, ev Event) (*Result, bool, error) {
-	for _, b := range w.seen {
-		if bytes.Equal(b, ev.Body) {
-			w.report("webhook received", "duplicate delivery ignored")
-			return nil, false, nil
-		}
+	sum := sha256.Sum256(ev.Body)
+	if _, dup := w.seen[sum]; dup {
+		w.report("webhook received", "duplicate delivery ignored")
+		return nil, false, nil
 	}
-	w.seen = append(w.seen, ev.Body)
+	if w.seen == nil || len(w.seen) >= maxSeen {
+		// Only hashes are kept, and only so many: a token holder sending
+		// endless distinct bodies costs a re-check, never memory.
+		w.seen = make(map[[sha256.Size]byte]struct{})
+	}
+	w.seen[sum] = struct{}{}
 	hint, err := w.p.Decode(ev.Body)
 	if err != nil {
 		w.report("webhook received", "ignored: "+err.Error())

@@ -3,6 +3,8 @@ package job
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -326,4 +328,65 @@ func TestWaitTrainingStages(t *testing.T) {
 			t.Fatalf("stages reported %v", stages)
 		}
 	})
+}
+
+// TestWaitKeepsNoBodies: a token holder sending endless distinct bodies
+// must not grow the wait (issue 13: every body was kept for dedupe).
+func TestWaitKeepsNoBodies(t *testing.T) {
+	f := &fakeAPI{t: t, start: time.Now(), doneAt: time.Hour, final: success}
+	events := make(chan Event)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Wait(ctx, Params{ID: "7", TrackID: "tr1", ETA: time.Hour, Events: events, Fetch: f.fetch, Decode: api.Decode, Timeout: time.Hour})
+	}()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n, size = 2000, 64 << 10
+	for i := range n {
+		body := make([]byte, size)
+		copy(body, fmt.Sprintf(`{"status":"processing","id":7,"track_id":"tr1","n":%d,"pad":"`, i))
+		for j := 60; j < size-2; j++ {
+			body[j] = 'x'
+		}
+		copy(body[size-2:], `"}`)
+		events <- Event{Body: body, ReceivedAt: time.Now()}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	cancel()
+	<-done
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 32<<20 {
+		t.Fatalf("the wait kept %d MiB after %d MiB of distinct deliveries", grew>>20, n*size>>20)
+	}
+}
+
+// TestWaitTrustRules pins the two rules a review's mutants got past: a
+// webhook is trusted without a fetch only when ALL its URLs are our
+// future_links and it has outputs at all.
+func TestWaitTrustRules(t *testing.T) {
+	cases := []struct {
+		name, body  string
+		wantFetches int
+	}{
+		{"all outputs are future links", `{"status":"success","id":7,"track_id":"tr1","output":["` + futureURL + `"]}`, 0},
+		{"one future link and one foreign URL", `{"status":"success","id":7,"track_id":"tr1","output":["` + futureURL + `","https://evil.test/x.png"]}`, 1},
+		{"success with no outputs", `{"status":"success","id":7,"track_id":"tr1","output":[]}`, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeAPI{t: t, start: time.Now(), doneAt: 0, final: success}
+				events := make(chan Event, 1)
+				events <- Event{Body: []byte(c.body), ReceivedAt: time.Now()}
+				res, err := Wait(context.Background(), Params{ID: "7", TrackID: "tr1", ETA: time.Minute, FutureLinks: []string{futureURL},
+					Events: events, Fetch: f.fetch, Decode: api.Decode, Timeout: time.Hour})
+				if err != nil || res.Via != ViaWebhook || res.Fetches != c.wantFetches {
+					t.Fatalf("Wait = %+v, %v; want via webhook with %d fetches", res, err, c.wantFetches)
+				}
+			})
+		})
+	}
 }
