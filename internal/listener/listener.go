@@ -30,7 +30,8 @@ import (
 const DefaultMaxBody = 10 << 20
 
 // DefaultBuffer is how many deliveries a registered token queues before new
-// ones are acknowledged but dropped (and counted).
+// ones are refused with 503 (and counted): a delivery answered 200 is never
+// dropped, and a refused sender may retry.
 const DefaultBuffer = 16
 
 // Delivery is one accepted webhook POST.
@@ -63,6 +64,12 @@ type Options struct {
 	// OnReject, if set, is called (synchronously, so keep it quick) for every
 	// rejected request.
 	OnReject func(Rejection)
+	// MaxConns caps the connections served at once; at the cap a new
+	// connection evicts the longest-idle one that has no request in flight
+	// (or is closed itself when every connection is busy), so idle sockets
+	// can neither exhaust the process's descriptors nor starve a delivery.
+	// Default DefaultMaxConns().
+	MaxConns int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -81,6 +88,8 @@ type Server struct {
 
 	accepted, rejected, dropped atomic.Uint64
 
+	conns *connLimiter
+
 	srvMu  sync.Mutex
 	srv    *http.Server
 	closed bool
@@ -97,7 +106,10 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, routes: make(map[string]*route)}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns()
+	}
+	return &Server{opts: opts, routes: make(map[string]*route), conns: newConnLimiter(opts.MaxConns)}
 }
 
 // NewToken returns a fresh 128-bit random path token (32 hex characters).
@@ -138,7 +150,7 @@ func (s *Server) Register(token string) (<-chan Delivery, func(), error) {
 }
 
 // Stats reports how many deliveries were accepted, rejected and dropped
-// (accepted but not queued because the token's queue was full).
+// (refused with 503 because the token's queue was full; never answered 200).
 func (s *Server) Stats() (accepted, rejected, dropped uint64) {
 	return s.accepted.Load(), s.rejected.Load(), s.dropped.Load()
 }
@@ -224,18 +236,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		RemoteAddr: r.RemoteAddr,
 	}
-	s.accepted.Add(1)
+	queued, known := false, false
 	s.mu.RLock()
 	if rt, ok := s.routes[token]; ok {
+		known = true
 		select {
 		case rt.ch <- d:
+			queued = true
 		default:
-			s.dropped.Add(1)
 		}
-	} else {
-		s.dropped.Add(1) // unregistered while the body was read
 	}
 	s.mu.RUnlock()
+	switch {
+	case !known: // unregistered while the body was read
+		s.reject(w, r, http.StatusNotFound, "not found")
+		return
+	case !queued:
+		s.dropped.Add(1)
+		w.Header().Set("Retry-After", "1")
+		s.reject(w, r, http.StatusServiceUnavailable, "busy: try again")
+		return
+	}
+	s.accepted.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, "{\"status\":\"ok\"}\n")
 }
@@ -262,7 +284,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		// Stray TLS/HTTP noise from the internet must not reach the user's
 		// terminal; rejections are reported through Options.OnReject.
-		ErrorLog: log.New(io.Discard, "", 0),
+		ErrorLog:  log.New(io.Discard, "", 0),
+		ConnState: s.conns.track,
 	}
 	s.srvMu.Lock()
 	if s.closed {

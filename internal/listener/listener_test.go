@@ -191,20 +191,109 @@ func TestUnregisterStopsDeliveriesAndClosesChannel(t *testing.T) {
 	}
 }
 
-func TestFullQueueIsAcknowledgedAndCounted(t *testing.T) {
-	s, base := startServer(t, Options{Buffer: 2})
+// TestFullQueueIsRefusedNotDropped: a delivery answered 200 is never lost;
+// when the token's queue is full the sender is told 503 (and may retry).
+// Issue 13: full queues answered 200 and dropped the delivery.
+func TestFullQueueIsRefusedNotDropped(t *testing.T) {
+	var rejected []int
+	var mu sync.Mutex
+	s, base := startServer(t, Options{Buffer: 2, OnReject: func(r Rejection) {
+		mu.Lock()
+		rejected = append(rejected, r.Status)
+		mu.Unlock()
+	}})
 	ch, unregister, _ := s.Register("t")
 	defer unregister()
 	for i := range 5 {
-		if code, _ := post(t, base+"/t", fmt.Sprintf(`{"n":%d}`, i)); code != 200 {
-			t.Fatalf("delivery %d: %d, want 200 even when the queue is full", i, code)
+		want := 200
+		if i >= 2 {
+			want = http.StatusServiceUnavailable
+		}
+		if code, _ := post(t, base+"/t", fmt.Sprintf(`{"n":%d}`, i)); code != want {
+			t.Fatalf("delivery %d: %d, want %d", i, code, want)
 		}
 	}
 	if len(ch) != 2 {
 		t.Fatalf("queued %d, want 2", len(ch))
 	}
-	if _, _, drop := s.Stats(); drop != 3 {
-		t.Fatalf("dropped %d, want 3", drop)
+	if acc, _, drop := s.Stats(); drop != 3 || acc != 2 {
+		t.Fatalf("accepted %d refused %d, want 2 and 3", acc, drop)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rejected) != 3 || rejected[0] != http.StatusServiceUnavailable {
+		t.Fatalf("rejections reported: %v", rejected)
+	}
+}
+
+// TestTokenMatchesExactly: a token differing in its last character, a
+// prefix or an extension of it is a 404 (a prefix-matching mutant passed
+// the suite before).
+func TestTokenMatchesExactly(t *testing.T) {
+	s, base2 := startServer(t, Options{})
+	const tok = "0123456789abcdef0123456789abcdef"
+	_, unregister, _ := s.Register(tok)
+	defer unregister()
+	for _, p := range []string{tok[:31] + "0", tok[:31], tok + "0", strings.ToUpper(tok), tok[1:]} {
+		if code, _ := post(t, base2+"/"+p, `{"status":"success"}`); code != http.StatusNotFound {
+			t.Errorf("token %q: %d, want 404", p, code)
+		}
+	}
+	if code, _ := post(t, base2+"/"+tok, `{"status":"success"}`); code != 200 {
+		t.Errorf("the token itself: %d", code)
+	}
+}
+
+// TestIdleConnectionsAreCapped: thousands of idle sockets cannot pin the
+// process at its descriptor limit, and a delivery still gets through at
+// once (issue 13: 25,000 idle connections made a finished job fail).
+func TestIdleConnectionsAreCapped(t *testing.T) {
+	s, base := startServer(t, Options{MaxConns: 16})
+	ch, unregister, _ := s.Register("t")
+	defer unregister()
+	addr := strings.TrimPrefix(base, "http://")
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range 200 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		open, shed := s.conns.count()
+		if open <= 16 && shed >= 200-16 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("open %d shed %d: want at most 16 open", open, shed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	client := &http.Client{Timeout: time.Second}
+	start := time.Now()
+	resp, err := client.Post(base+"/t", "application/json", strings.NewReader(`{"n":1}`))
+	if err != nil {
+		t.Fatalf("a delivery among idle sockets: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(start) > time.Second || len(ch) != 1 {
+		t.Fatalf("status %d after %s, queued %d", resp.StatusCode, time.Since(start), len(ch))
+	}
+	if open, _ := s.conns.count(); open > 16 {
+		t.Fatalf("%d connections open, cap 16", open)
+	}
+}
+
+func TestDefaultMaxConns(t *testing.T) {
+	if n := DefaultMaxConns(); n < 64 || n > 4096 {
+		t.Fatalf("DefaultMaxConns = %d", n)
 	}
 }
 
