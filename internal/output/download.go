@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,11 +46,23 @@ type DownloadOptions struct {
 	Progress bool
 	// UserAgent, when set, is sent as the User-Agent header.
 	UserAgent string
+	// MaxBytes caps the size of each file: an output whose declared
+	// Content-Length is over it, or whose body streams past it, fails
+	// with a [*TooLargeError] and nothing is saved for it. 0 means
+	// DefaultMaxBytes; a negative value means no cap.
+	MaxBytes int64
+	// ExpectMedia says every output should be a media file (image, video,
+	// audio, 3D model), so that an HTML or XML answer is rejected as an
+	// error page even for a link without a media extension. Links with a
+	// media extension, or answers declared as media, are checked anyway;
+	// text links (.txt, .json, .svg, ...) and data: URIs never are.
+	ExpectMedia bool
 }
 
 // DownloadError is the error [Download] returns for one output. It names the
 // output (data: URIs shortened) and wraps the cause, which may be
-// [ErrLinkExpired], a context error, or a network or file system error.
+// [ErrLinkExpired], a [*TooLargeError], an [*ErrorPageError], a context
+// error, or a network or file system error.
 type DownloadError struct {
 	// URL is the output entry that failed, as given.
 	URL string
@@ -101,6 +115,12 @@ func shortURL(u string) string {
 // Entries that are "data:<mime>[;base64],<data>" URIs (or bare base64
 // text) are decoded and written like downloads.
 //
+// Each file is capped at opts.MaxBytes ([*TooLargeError]); an HTTP answer
+// that should be a media file but is an HTML or XML page is refused
+// ([*ErrorPageError]). Before any transfer, part files of earlier
+// Download calls into dir that were left by a killed process (unwritten
+// for an hour, see removeStaleParts) are removed.
+//
 // HTTP 403, 404 and 410 yield an error wrapping [ErrLinkExpired]. On any
 // error the remaining downloads are cancelled and the first error is
 // returned as a [*DownloadError] naming its URL; files already completed
@@ -114,6 +134,7 @@ func Download(ctx context.Context, s *IOStreams, urls []string, dir string, opts
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return paths, fmt.Errorf("create output directory: %w", err)
 	}
+	removeStaleParts(dir, time.Now())
 	client := opts.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -130,7 +151,12 @@ func Download(ctx context.Context, s *IOStreams, urls []string, dir string, opts
 	prog := newByteProgress(s, opts.Progress && s != nil && s.IsStderrTTY(), len(urls))
 	defer prog.done()
 
-	d := &downloader{client: client, dir: dir, ua: opts.UserAgent, prog: prog}
+	maxBytes := opts.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	d := &downloader{client: client, dir: dir, ua: opts.UserAgent, prog: prog,
+		maxBytes: maxBytes, expectMedia: opts.ExpectMedia}
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -199,10 +225,26 @@ func Download(ctx context.Context, s *IOStreams, urls []string, dir string, opts
 
 // downloader holds what every transfer of one Download call shares.
 type downloader struct {
-	client *http.Client
-	dir    string
-	ua     string
-	prog   *byteProgress
+	client      *http.Client
+	dir         string
+	ua          string
+	prog        *byteProgress
+	maxBytes    int64 // per file; negative: no cap
+	expectMedia bool
+}
+
+// source is an opened output entry.
+type source struct {
+	body io.ReadCloser
+	// name is the base file name to use, without a collision suffix and
+	// possibly without extension.
+	name string
+	// mediaType is the declared media type, without parameters; may be "".
+	mediaType string
+	// size is the declared size in bytes, or -1 when unknown.
+	size int64
+	// media reports an HTTP answer that must be a media file, not a page.
+	media bool
 }
 
 // copyBufs recycles copy buffers between transfers.
@@ -215,23 +257,17 @@ func (d *downloader) transfer(ctx context.Context, i int, u string) (tmp, name s
 		return "", "", err
 	}
 
-	src, name, mediaType, size, err := d.open(ctx, i, u)
+	src, err := d.open(ctx, i, u)
 	if err != nil {
 		return "", "", err
 	}
-	defer src.Close()
-
-	var r io.Reader = src
-	if filepath.Ext(name) == "" {
-		ext := extForType(mediaType)
-		if ext == "" {
-			// Sniff the first bytes (buffered, so nothing is lost).
-			br := bufio.NewReaderSize(src, 512)
-			head, _ := br.Peek(512)
-			ext = extForType(http.DetectContentType(head))
-			r = br
-		}
-		name += ext
+	defer src.body.Close()
+	r, name, err := d.inspect(src)
+	if err != nil {
+		return "", "", err
+	}
+	if d.maxBytes >= 0 {
+		r = &capReader{r: r, left: d.maxBytes, limit: d.maxBytes}
 	}
 
 	f, tmpPath, err := createTemp(d.dir)
@@ -246,10 +282,10 @@ func (d *downloader) transfer(ctx context.Context, i int, u string) (tmp, name s
 		}
 	}()
 
-	d.prog.expect(size)
+	d.prog.expect(src.size)
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	w := &countingWriter{w: f, prog: d.prog, known: size >= 0}
+	w := &countingWriter{w: f, prog: d.prog, known: src.size >= 0}
 	if _, err := io.CopyBuffer(w, r, *bufp); err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			err = cerr
@@ -263,6 +299,36 @@ func (d *downloader) transfer(ctx context.Context, i int, u string) (tmp, name s
 	return tmpPath, name, nil
 }
 
+// inspect looks at the first bytes of src when it must: to refuse an
+// error page where a media file is due, and to pick an extension for a
+// name without one. It returns the reader to copy from (nothing read is
+// lost) and the final base name.
+func (d *downloader) inspect(src source) (io.Reader, string, error) {
+	if src.media && pageTypes[src.mediaType] {
+		return nil, "", &ErrorPageError{ContentType: src.mediaType}
+	}
+	name := src.name
+	ext := ""
+	if filepath.Ext(name) == "" {
+		ext = extForType(src.mediaType)
+	}
+	if !src.media && (ext != "" || filepath.Ext(name) != "") {
+		return src.body, name + ext, nil
+	}
+	// Peek at the first bytes (buffered, so nothing is lost).
+	br := bufio.NewReaderSize(src.body, 512)
+	head, _ := br.Peek(512)
+	if src.media {
+		if pt := sniffPage(head); pt != "" {
+			return nil, "", &ErrorPageError{ContentType: pt}
+		}
+	}
+	if filepath.Ext(name) == "" && ext == "" {
+		ext = extForType(http.DetectContentType(head))
+	}
+	return br, name + ext, nil
+}
+
 // unwrapURLError drops the *url.Error wrapper ("Get \"<url>\": ...") since
 // DownloadError already names the URL.
 func unwrapURLError(err error) error {
@@ -273,33 +339,32 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// open returns a reader for entry i, the base file name to use (without a
-// collision suffix; possibly without extension), the media type (may be
-// ""), and the size in bytes (-1 when unknown).
-func (d *downloader) open(ctx context.Context, i int, u string) (io.ReadCloser, string, string, int64, error) {
+// open returns the opened entry i. An HTTP answer whose declared length
+// is over the cap is refused here, before anything is read.
+func (d *downloader) open(ctx context.Context, i int, u string) (source, error) {
 	fallback := "output-" + strconv.Itoa(i+1)
 	trimmed := strings.TrimSpace(u)
 	if trimmed == "" {
-		return nil, "", "", 0, errors.New("empty output entry")
+		return source{}, errors.New("empty output entry")
 	}
 	if len(trimmed) > 5 && strings.EqualFold(trimmed[:5], "data:") {
 		r, mediaType, err := openDataURI(trimmed)
 		if err != nil {
-			return nil, "", "", 0, err
+			return source{}, err
 		}
-		return r, fallback, mediaType, -1, nil
+		return source{body: r, name: fallback, mediaType: mediaType, size: -1}, nil
 	}
 	pu, err := url.Parse(trimmed)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
 		if looksLikeBase64(trimmed) {
-			return io.NopCloser(base64Reader(trimmed)), fallback, "", -1, nil
+			return source{body: io.NopCloser(base64Reader(trimmed)), name: fallback, size: -1}, nil
 		}
-		return nil, "", "", 0, errors.New("not an http(s) URL or a data: URI")
+		return source{}, errors.New("not an http(s) URL or a data: URI")
 	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pu.String(), nil)
 	if err != nil {
-		return nil, "", "", 0, err
+		return source{}, err
 	}
 	if d.ua != "" {
 		req.Header.Set("User-Agent", d.ua)
@@ -309,7 +374,7 @@ func (d *downloader) open(ctx context.Context, i int, u string) (io.ReadCloser, 
 		if cerr := context.Cause(ctx); cerr != nil {
 			err = cerr
 		}
-		return nil, "", "", 0, unwrapURLError(err)
+		return source{}, unwrapURLError(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // let the connection be reused
@@ -319,7 +384,11 @@ func (d *downloader) open(ctx context.Context, i int, u string) (io.ReadCloser, 
 		case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
 			err = fmt.Errorf("HTTP %s: %w", resp.Status, ErrLinkExpired)
 		}
-		return nil, "", "", 0, &DownloadError{URL: u, StatusCode: resp.StatusCode, Err: err}
+		return source{}, &DownloadError{URL: u, StatusCode: resp.StatusCode, Err: err}
+	}
+	if d.maxBytes >= 0 && resp.ContentLength > d.maxBytes {
+		_ = resp.Body.Close() // not drained: it is too large to be worth it
+		return source{}, &TooLargeError{Limit: d.maxBytes, Size: resp.ContentLength}
 	}
 
 	name := sanitizeName(path.Base(pu.Path))
@@ -327,7 +396,10 @@ func (d *downloader) open(ctx context.Context, i int, u string) (io.ReadCloser, 
 		name = fallback
 	}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	return resp.Body, name, mediaType, resp.ContentLength, nil
+	return source{
+		body: resp.Body, name: name, mediaType: mediaType, size: resp.ContentLength,
+		media: wantsMedia(pu.Path, mediaType, d.expectMedia),
+	}, nil
 }
 
 // openDataURI decodes "data:[<mediatype>][;base64],<data>" as a stream.
@@ -447,26 +519,38 @@ var windowsReserved = map[string]bool{
 }
 
 // sanitizeName turns the last element of a URL path into a safe file
-// name, or "" when nothing usable is left.
+// name, or "" when nothing usable is left (the caller then picks a
+// fallback name).
+//
+// Invisible format characters (Unicode category Cf: the bidi controls
+// U+202A–U+202E, U+2066–U+2069, U+200E, U+200F and U+061C, which can make
+// "x\u202Egnp.exe" display as "xexe.png", zero-width characters, byte
+// order marks, soft hyphens, tags) are removed. Control characters (C0,
+// DEL, C1), line and paragraph separators, invalid UTF-8, path separators
+// and characters Windows forbids become "_". Runs of dots collapse to one,
+// leading and trailing dots and spaces go, long names are cut to
+// maxNameBytes keeping a short extension, and Windows device names get a
+// "_" prefix.
 func sanitizeName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
 		switch {
-		case r == utf8.RuneError, r < 0x20, r == 0x7f, r == '/', r == '\\',
-			strings.ContainsRune(`<>:"|?*`, r):
+		case unicode.Is(unicode.Cf, r):
+			// dropped: it shows nothing but can reorder or hide what does
+		case r == utf8.RuneError, unicode.IsControl(r), r == '\u2028', r == '\u2029',
+			r == '/', r == '\\', strings.ContainsRune(`<>:"|?*`, r):
 			b.WriteByte('_')
 		default:
 			b.WriteRune(r)
 		}
 	}
-	n := b.String()
-	for strings.Contains(n, "..") {
-		n = strings.ReplaceAll(n, "..", ".")
-	}
-	n = strings.TrimLeft(n, ". ")
-	n = strings.TrimRight(n, ". ")
+	n := tidyDots(b.String())
 	if strings.Trim(n, "_") == "" {
 		return ""
+	}
+	// Windows reserves a device name before any extension ("CON.tar.gz").
+	if dev, _, _ := strings.Cut(n, "."); windowsReserved[strings.ToUpper(dev)] {
+		n = "_" + n
 	}
 	if len(n) > maxNameBytes {
 		ext := filepath.Ext(n)
@@ -477,13 +561,20 @@ func sanitizeName(name string) string {
 		for cut > 0 && !utf8.RuneStart(n[cut]) {
 			cut--
 		}
-		n = n[:cut] + ext
-	}
-	stem := strings.TrimSuffix(n, filepath.Ext(n))
-	if windowsReserved[strings.ToUpper(stem)] {
-		n = "_" + n
+		n = tidyDots(n[:cut] + ext) // the cut may leave a trailing dot or ".."
+		if strings.Trim(n, "_") == "" {
+			return ""
+		}
 	}
 	return n
+}
+
+// tidyDots collapses runs of dots and trims dots and spaces from both ends.
+func tidyDots(n string) string {
+	for strings.Contains(n, "..") {
+		n = strings.ReplaceAll(n, "..", ".")
+	}
+	return strings.Trim(n, ". ")
 }
 
 // createTemp creates a hidden temporary file in dir with mode 0644 (less
@@ -491,9 +582,9 @@ func sanitizeName(name string) string {
 // permissions.
 func createTemp(dir string) (*os.File, string, error) {
 	for range 100 {
-		var rnd [8]byte
+		var rnd [partHexLen / 2]byte
 		_, _ = rand.Read(rnd[:])
-		p := filepath.Join(dir, ".mlab-"+hex.EncodeToString(rnd[:])+".part")
+		p := filepath.Join(dir, partPrefix+hex.EncodeToString(rnd[:])+partSuffix)
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			return f, p, nil
