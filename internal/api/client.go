@@ -113,7 +113,7 @@ func New(baseURL, key string, opts ...Option) *Client {
 	c := &Client{
 		base:        base,
 		key:         key,
-		hc:          http.DefaultClient,
+		hc:          defaultHTTPClient,
 		userAgent:   DefaultUserAgent,
 		debugMu:     new(sync.Mutex),
 		maxAttempts: DefaultMaxAttempts,
@@ -133,6 +133,26 @@ func New(baseURL, key string, opts ...Option) *Client {
 
 // BaseURL returns the base URL without a trailing slash.
 func (c *Client) BaseURL() string { return c.base }
+
+// defaultHTTPClient bounds each phase of a call that has no deadline of its
+// own: connecting, the TLS handshake and the wait for the answer's headers.
+// (A command's --timeout arrives as the context's deadline.)
+var defaultHTTPClient = &http.Client{Transport: boundedTransport()}
+
+// Phase bounds of the default client.
+const (
+	DialTimeout           = 10 * time.Second
+	TLSHandshakeTimeout   = 10 * time.Second
+	ResponseHeaderTimeout = 2 * time.Minute
+)
+
+func boundedTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = TLSHandshakeTimeout
+	tr.ResponseHeaderTimeout = ResponseHeaderTimeout
+	return tr
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -215,7 +235,17 @@ func retry[T any](ctx context.Context, c *Client, op string, rq request, accept 
 		if !retryable(x) || attempt >= c.maxAttempts {
 			return zero, c.errorFrom(op, x)
 		}
-		if err := c.sleep(ctx, c.backoff(x, attempt)); err != nil {
+		wait := c.backoff(x, attempt)
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+			// The server asks for more time than the command has left:
+			// wait out what is left (Ctrl-C still ends it at once), then
+			// give the server's answer, not a bare timeout.
+			if err := c.sleep(ctx, dl.Sub(c.now())); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return zero, fmt.Errorf("%s: %w", op, err)
+			}
+			return zero, c.errorFrom(op, x)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
 			return zero, fmt.Errorf("%s: %w", op, err)
 		}
 	}

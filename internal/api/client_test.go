@@ -775,3 +775,57 @@ func TestNewDefaults(t *testing.T) {
 		t.Error("caller's http.Client was modified")
 	}
 }
+
+// TestRetryAfterPastTheDeadline: a 429 asking for retry_after 600 with 5 s
+// left ends the call at the deadline with the API's answer, instead of
+// sleeping ten minutes (issue 13: it took 240 s).
+func TestRetryAfterPastTheDeadline(t *testing.T) {
+	f := newFakeAPI(t, reply{code: 429, body: `{"status":"error","message":"Rate limit exceeded","retry_after":600}`})
+	c := New(f.srv.URL, testKey, WithRetry(1000, time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Submit(ctx, mustLookup(t, "text2img"), map[string]any{"prompt": "x"})
+	el := time.Since(start)
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Kind != KindRateLimited {
+		t.Fatalf("err = %v, want the rate-limit error", err)
+	}
+	if el < 600*time.Millisecond || el > 1500*time.Millisecond {
+		t.Fatalf("returned after %s, want at the 700ms deadline", el)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+// TestDefaultClientBoundsEachPhase: a call without a deadline still cannot
+// hang forever on a silent server.
+func TestDefaultClientBoundsEachPhase(t *testing.T) {
+	tr, ok := defaultHTTPClient.Transport.(*http.Transport)
+	if !ok || tr.ResponseHeaderTimeout != ResponseHeaderTimeout || tr.TLSHandshakeTimeout != TLSHandshakeTimeout || tr.DialContext == nil {
+		t.Fatalf("default transport unbounded: %+v", tr)
+	}
+	// A server that accepts and never answers: a short deadline ends it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	c := New("http://"+ln.Addr().String(), testKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.Submit(ctx, mustLookup(t, "text2img"), map[string]any{"prompt": "x"}); err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("silent server: err %v after %s", err, time.Since(start))
+	}
+}
