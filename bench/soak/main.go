@@ -48,10 +48,34 @@ func main() {
 	if *mode == "both" {
 		modes = []string{"webhook", "poll"}
 	}
+	bad := false
 	for _, m := range modes {
 		r := run(bin, m, *jobs, *conc, *minDur, *maxDur, *faults)
 		r.print()
+		if problems := r.problems(); len(problems) > 0 {
+			bad = true
+			fmt.Printf("  FAIL: %s\n", strings.Join(problems, "; "))
+		}
 	}
+	if bad {
+		os.Exit(1)
+	}
+}
+
+// problems lists what makes a soak run a failure: a non-zero exit, a job
+// without its result line, a job reported twice.
+func (r *report) problems() []string {
+	var p []string
+	if r.exit != 0 {
+		p = append(p, fmt.Sprintf("mlab exited %d", r.exit))
+	}
+	if r.unique < r.jobs {
+		p = append(p, fmt.Sprintf("%d of %d jobs lost (no result line)", r.jobs-r.unique, r.jobs))
+	}
+	if r.results > r.unique {
+		p = append(p, fmt.Sprintf("%d results duplicated", r.results-r.unique))
+	}
+	return p
 }
 
 func buildMlab() string {
