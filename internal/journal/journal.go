@@ -25,9 +25,14 @@ const (
 
 // Statuses an entry can have.
 const (
+	StatusSubmitting = "submitting" // the intent: about to be sent, or sent with no answer yet (may have been paid)
 	StatusProcessing = "processing" // submitted, not known to be finished
 	StatusSuccess    = "success"
 	StatusFailed     = "failed"
+
+	// statusForgotten ends an intent whose submit certainly never reached
+	// the API; readers never see it.
+	statusForgotten = "forgotten"
 )
 
 // MaxRequestString is the longest string value kept in Entry.Request. A
@@ -66,8 +71,12 @@ type Entry struct {
 }
 
 // Finished reports whether the job has ended (success or failed).
-func (e *Entry) Finished() bool {
-	return e.Status != "" && e.Status != StatusProcessing
+func (e *Entry) Finished() bool { return finished(e.Status) }
+
+// finished: success, failed or another end the API reported; an intent
+// and a running job are not.
+func finished(status string) bool {
+	return status != "" && status != StatusProcessing && status != StatusSubmitting
 }
 
 // Filter selects entries for List. Zero fields select everything.
@@ -183,8 +192,8 @@ func (j *Journal) lock(exclusive bool) (func(), error) {
 // "key" from Request (without changing the caller's map) and any password
 // from BaseURL. The record is on disk (fsynced) when Add returns.
 func (j *Journal) Add(e Entry) error {
-	if e.ID == "" {
-		return errors.New("journal: add: empty job id")
+	if e.ID == "" && (e.Status != StatusSubmitting || e.TrackID == "") {
+		return errors.New("journal: add: empty job id (only an intent, status submitting with a track_id, has none)")
 	}
 	now := time.Now().UTC()
 	if e.Status == "" {
@@ -204,6 +213,81 @@ func (j *Journal) Add(e Entry) error {
 		return err
 	}
 	defer unlock()
+	return j.appendLocked(line)
+}
+
+// AddIntent writes down a job that is about to be submitted, before the
+// request leaves: its track_id, endpoint and request, with no id yet and
+// status StatusSubmitting. Money: a job that may have been paid for is never
+// unknown. Complete it with [Journal.Submitted], or with [Journal.Forget]
+// when the submit certainly never reached the API. It returns the entry's
+// SubmittedAt, which names the intent.
+func (j *Journal) AddIntent(e Entry) (time.Time, error) {
+	if e.TrackID == "" {
+		return time.Time{}, errors.New("journal: intent without a track_id")
+	}
+	e.ID, e.Status = "", StatusSubmitting
+	if e.SubmittedAt.IsZero() {
+		e.SubmittedAt = time.Now().UTC()
+	}
+	return e.SubmittedAt, j.Add(e)
+}
+
+// Submitted completes the intent (trackID, submittedAt) with the id the API
+// gave, its fetch URL and status StatusProcessing; fn, if set, may change
+// more fields. The intent disappears from every reader.
+func (j *Journal) Submitted(trackID string, submittedAt time.Time, id, fetchURL string, fn func(*Entry)) error {
+	if id == "" {
+		return errors.New("journal: submitted without a job id")
+	}
+	return j.settle(trackID, submittedAt, func(e *Entry) {
+		e.ID, e.FetchURL, e.Status = id, fetchURL, StatusProcessing
+		if fn != nil {
+			fn(e)
+			e.ID = id
+		}
+	})
+}
+
+// Forget drops the intent (trackID, submittedAt): its submit certainly
+// never reached the API (refused before sending, or answered with an error
+// that created no job).
+func (j *Journal) Forget(trackID string, submittedAt time.Time) error {
+	return j.settle(trackID, submittedAt, func(e *Entry) { e.Status = statusForgotten })
+}
+
+// settle rewrites an intent under the exclusive lock.
+func (j *Journal) settle(trackID string, submittedAt time.Time, fn func(*Entry)) error {
+	unlock, err := j.lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := j.readLocked()
+	if err != nil {
+		return err
+	}
+	var cur *record
+	for i := range s.latest {
+		r := &s.latest[i]
+		if r.ID == "" && r.TrackID == trackID && r.SubmittedAt.Equal(submittedAt) {
+			cur = r
+		}
+	}
+	if cur == nil {
+		return ErrNotFound
+	}
+	e, err := cur.entry()
+	if err != nil {
+		return err
+	}
+	fn(&e)
+	e.TrackID, e.SubmittedAt, e.UpdatedAt = trackID, cur.SubmittedAt, time.Now().UTC()
+	clean(&e)
+	line, err := encode(&e)
+	if err != nil {
+		return err
+	}
 	return j.appendLocked(line)
 }
 
@@ -425,7 +509,7 @@ type meta struct {
 // starts from the same id every time), track ids tell them apart.
 func (m *meta) key() string { return m.ID + "\x00" + m.TrackID }
 
-func (m *meta) finished() bool { return m.Status != "" && m.Status != StatusProcessing }
+func (m *meta) finished() bool { return finished(m.Status) }
 
 func (f Filter) match(m *meta) bool {
 	return (f.Status == "" || m.Status == f.Status) &&
@@ -544,7 +628,7 @@ func parse(data []byte) *snapshot {
 		var m meta
 		// Unmarshal checks the whole line's syntax before decoding, so
 		// damage in the fields meta skips is caught too.
-		if line[0] != '{' || json.Unmarshal(line, &m) != nil || m.ID == "" {
+		if line[0] != '{' || json.Unmarshal(line, &m) != nil || (m.ID == "" && (m.TrackID == "" || m.Status != StatusSubmitting && m.Status != statusForgotten)) {
 			s.bad++
 			continue
 		}
@@ -557,7 +641,31 @@ func parse(data []byte) *snapshot {
 		idx[k] = len(s.latest)
 		s.latest = append(s.latest, record{meta: m, raw: line, seq: n})
 	}
+	s.latest = settled(s.latest)
 	return s
+}
+
+// settled hides the intents that were completed (the same track_id and
+// submit time now has an id) or forgotten.
+func settled(rs []record) []record {
+	type intent struct {
+		track string
+		at    int64
+	}
+	done := map[intent]bool{}
+	for i := range rs {
+		if rs[i].ID != "" {
+			done[intent{rs[i].TrackID, rs[i].SubmittedAt.UnixNano()}] = true
+		}
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if r.ID == "" && (r.Status == statusForgotten || done[intent{r.TrackID, r.SubmittedAt.UnixNano()}]) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // fastKey returns the job key of a line that starts the way encode writes

@@ -650,3 +650,55 @@ func TestPruneRacingAdds(t *testing.T) {
 	}
 	checkAllLinesValid(t, j)
 }
+
+// TestIntents: a job is written down before its submit leaves; the intent
+// is completed by the id, or forgotten when the submit never reached the
+// API; a crash in between leaves it visible as "submitting" (issue 13).
+func TestIntents(t *testing.T) {
+	dir := t.TempDir()
+	j := openT(t, dir)
+	at, err := j.AddIntent(Entry{TrackID: "mlab-a", Endpoint: "text2img", Kind: "img", BatchID: "b-1", Line: 3, Request: map[string]any{"prompt": "x", "key": "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := j.Get("mlab-a")
+	if err != nil || e.ID != "" || e.Status != StatusSubmitting || e.Finished() || e.Line != 3 || e.Request["key"] != nil {
+		t.Fatalf("intent = %+v, %v", e, err)
+	}
+	if err := j.Submitted("mlab-a", at, "77", "https://api.test/fetch/77", nil); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := j.List(Filter{})
+	if len(all) != 1 || all[0].ID != "77" || all[0].Status != StatusProcessing || all[0].FetchURL == "" || all[0].Line != 3 || !all[0].SubmittedAt.Equal(at) {
+		t.Fatalf("after Submitted: %+v", all)
+	}
+	if err := j.Submitted("mlab-a", at, "78", "", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Submitted of one intent: %v", err)
+	}
+
+	// A forgotten intent is gone; an open one survives a reopen and Prune.
+	at2, _ := j.AddIntent(Entry{TrackID: "mlab-b", Endpoint: "text2img"})
+	if err := j.Forget("mlab-b", at2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Get("mlab-b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("forgotten intent still found: %v", err)
+	}
+	j.AddIntent(Entry{TrackID: "mlab-c", Endpoint: "text2img", BatchID: "b-1", Line: 4})
+	j.Close()
+	j = openT(t, dir)
+	if _, err := j.Prune(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	open, _ := j.List(Filter{BatchID: "b-1"})
+	var states []string
+	for _, e := range open {
+		states = append(states, e.ID+"/"+e.TrackID+"/"+e.Status)
+	}
+	if len(open) != 2 || !slices.Contains(states, "/mlab-c/submitting") || !slices.Contains(states, "77/mlab-a/processing") {
+		t.Fatalf("after reopen and prune: %v", states)
+	}
+	if err := j.Add(Entry{TrackID: "mlab-d"}); err == nil {
+		t.Fatal("Add without an id outside an intent must fail")
+	}
+}
