@@ -40,6 +40,12 @@ const (
 	ModeNone  = tunnel.ModeNone
 )
 
+// Delivery is one accepted webhook POST; Rejection a refused request.
+type (
+	Delivery  = listener.Delivery
+	Rejection = listener.Rejection
+)
+
 // TunnelOptions are the tunnel's own options, for the [Options.Tunnel] hook.
 type TunnelOptions = tunnel.Options
 
@@ -120,8 +126,8 @@ type Receiver struct {
 	opts     Options
 	ep       *tunnel.Endpoint
 	l        *listener.Server
-	serveErr chan error // Serve's result, once
-	served   chan struct{}
+	serveErr error         // why Serve returned; set before served is closed
+	served   chan struct{} // closed when Serve has returned
 
 	closeOnce sync.Once
 }
@@ -229,7 +235,7 @@ func (o *Options) debugf(format string, a ...any) {
 // it routes. A job command's ngrok URL that does not route falls back to
 // polling; listen's goes on with a warning.
 func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, error) {
-	r := &Receiver{Mode: ep.Mode, opts: o, ep: ep, serveErr: make(chan error, 1), served: make(chan struct{})}
+	r := &Receiver{Mode: ep.Mode, opts: o, ep: ep, served: make(chan struct{})}
 	if ep.Listener == nil {
 		close(r.served)
 		return r, nil
@@ -242,18 +248,22 @@ func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, err
 		}
 	}})
 	go func() {
-		defer close(r.served)
 		err := r.l.Serve(ep.Listener)
 		if err == nil {
 			err = errors.New("closed")
 		}
-		r.serveErr <- err
+		r.serveErr = err
+		close(r.served)
 	}()
 	if ep.Mode != ModeNgrok || o.SkipReady {
 		return r, nil
 	}
 	err := r.WaitReady(ctx, o.ReadyClient, o.ConnectTimeout)
-	if err == nil || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		r.Close()
+		return nil, ctx.Err()
+	}
+	if err == nil {
 		return r, nil
 	}
 	if o.Fallback == FallbackLoopback {
@@ -353,9 +363,8 @@ func (r *Receiver) Stopped() <-chan struct{} { return r.served }
 // while it serves or when there is none.
 func (r *Receiver) Err() error {
 	select {
-	case err := <-r.serveErr:
-		r.serveErr <- err
-		return err
+	case <-r.served:
+		return r.serveErr
 	default:
 		return nil
 	}
