@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -16,9 +15,9 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/config"
-	"github.com/mlabcli/mlab/internal/listener"
+	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/sandbox"
-	"github.com/mlabcli/mlab/internal/tunnel"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +39,7 @@ type DoctorOptions struct {
 
 	// Test seams: extra tunnel options (a fake ngrok ingress) and the HTTP
 	// client that sends the test webhook through the ngrok tunnel.
-	tunnelOpts    func(*tunnel.Options)
+	tunnelOpts    func(*receiver.TunnelOptions)
 	webhookClient *http.Client
 }
 
@@ -158,19 +157,26 @@ func (r *doctorReport) exitCode() int {
 }
 
 func runDoctor(ctx context.Context, o *DoctorOptions) error {
-	f := o.f
 	r := &doctorReport{o: o}
-
-	cfg := doctorConfig(f, r)
-	if cfg != nil {
+	if cfg := doctorConfig(o.f, r); cfg != nil {
 		base, closeAPI := doctorAPI(ctx, o, cfg, r)
 		defer closeAPI()
-		ngrokEP := doctorNgrok(ctx, o, cfg, base, r)
-		doctorWebhook(ctx, o, ngrokEP, r)
+		doctorWebhook(ctx, o, doctorNgrok(ctx, o, cfg, base, r), r)
 	}
-
 	code := r.exitCode()
-	if o.JSON {
+	if err := r.summary(code); err != nil {
+		return err
+	}
+	if code != ExitOK {
+		return quietExit(code, errors.New("mlab doctor found problems"))
+	}
+	return nil
+}
+
+// summary prints the JSON report (--json) or the closing line.
+func (r *doctorReport) summary(code int) error {
+	f := r.o.f
+	if r.o.JSON {
 		b, err := json.Marshal(struct {
 			OK       bool          `json:"ok"`
 			ExitCode int           `json:"exit_code"`
@@ -179,37 +185,27 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(f.IO.Out, "%s\n", b)
-	} else {
-		warnings, problems := 0, 0
-		for _, c := range r.checks {
-			switch c.Status {
-			case checkWarn:
-				warnings++
-			case checkFail:
-				problems++
-			}
-		}
-		switch {
-		case problems > 0:
-			f.IO.Infof("%s: fix and run mlab doctor again", plural(problems, "problem"))
-		case warnings > 0:
-			f.IO.Infof("mlab is ready to use (%s)", plural(warnings, "warning"))
-		default:
-			f.IO.Infof("mlab is ready to use")
+		_, err = fmt.Fprintf(f.IO.Out, "%s\n", b)
+		return err
+	}
+	warnings, problems := 0, 0
+	for _, c := range r.checks {
+		switch c.Status {
+		case checkWarn:
+			warnings++
+		case checkFail:
+			problems++
 		}
 	}
-	if code != ExitOK {
-		return quietExit(code, errors.New("mlab doctor found problems"))
+	switch {
+	case problems > 0:
+		f.IO.Infof("%s: fix and run mlab doctor again", output.Plural(problems, "problem", "problems"))
+	case warnings > 0:
+		f.IO.Infof("mlab is ready to use (%s)", output.Plural(warnings, "warning", "warnings"))
+	default:
+		f.IO.Infof("mlab is ready to use")
 	}
 	return nil
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // doctorConfig checks the config file and the resolved settings. It returns
@@ -243,7 +239,7 @@ func doctorConfig(f *Factory, r *doctorReport) *config.Config {
 		r.fail(ExitUsage, name, "", "%v", err)
 		return nil
 	}
-	if _, err := tunnel.ParseMode(cfg.Tunnel); err != nil {
+	if _, err := receiver.ParseMode(cfg.Tunnel); err != nil {
 		r.fail(ExitUsage, "tunnel setting", "set "+config.EnvTunnel+" or the config key tunnel to auto, ngrok, local or none", "%v", err)
 	}
 	return cfg
@@ -279,29 +275,44 @@ func (d *dateRecorder) last() (date, arrived time.Time) {
 // doctorAPI checks the key with one cheap call, then the clock against the
 // answer's Date header. It returns the API base URL in use.
 func doctorAPI(ctx context.Context, o *DoctorOptions, cfg *config.Config, r *doctorReport) (base string, closeAPI func()) {
-	f := o.f
-	const name = "API key"
-	base, key, closeAPI := cfg.BaseURL, cfg.APIKey, func() {}
-	source := map[string]string{"flag": "--api-key", "env": config.EnvAPIKey, "file": "the config file"}[cfg.APIKeySource]
+	t := apiTarget{base: cfg.BaseURL, key: cfg.APIKey, fromConfig: cfg.APIKey != ""}
+	t.source = map[string]string{"flag": "--api-key", "env": config.EnvAPIKey, "file": "the config file"}[cfg.APIKeySource]
+	closeAPI = func() {}
 	if o.Sandbox {
 		sb := sandbox.New(sandbox.Options{})
 		sbBase, err := sb.Start("127.0.0.1:0")
 		if err != nil {
-			r.fail(ExitAPI, name, "", "start the sandbox: %v", err)
-			return base, closeAPI
+			r.fail(ExitAPI, "API key", "", "start the sandbox: %v", err)
+			return t.base, closeAPI
 		}
-		base, closeAPI = sbBase, func() { sb.Close() }
-		if key == "" {
-			key, source = "sandbox", "the sandbox, which takes any key"
+		t.base, closeAPI = sbBase, func() { sb.Close() }
+		if t.key == "" {
+			t.key, t.source = "sandbox", "the sandbox, which takes any key"
 		}
 	}
-	if key == "" {
-		r.fail(ExitUsage, name, "set MODELSLAB_API_KEY, or run mlab config set api_key (keys: https://modelslab.com/dashboard/api-keys); or try mlab doctor --sandbox", "no API key")
+	if t.key == "" {
+		r.fail(ExitUsage, "API key", "set MODELSLAB_API_KEY, or run mlab config set api_key (keys: https://modelslab.com/dashboard/api-keys); or try mlab doctor --sandbox", "no API key")
 		r.warn("clock", "", "not checked (no API key, no API call)")
-		return base, closeAPI
+		return t.base, closeAPI
 	}
-	// f.Config registered the key for redaction; the sandbox's stand-in is no secret.
 	rec := &dateRecorder{rt: http.DefaultTransport}
+	err := doctorKey(ctx, o, t, rec, r)
+	doctorClock(rec, err, t.base, r)
+	return t.base, closeAPI
+}
+
+// apiTarget is the API and key doctor checks, and where the key came from.
+type apiTarget struct {
+	base, key, source string
+	fromConfig        bool // the key is the user's (not the sandbox's stand-in): show it masked
+}
+
+// doctorKey makes the one authenticated call through rec and reports what
+// it says about the key. It returns the call's error.
+func doctorKey(ctx context.Context, o *DoctorOptions, t apiTarget, rec *dateRecorder, r *doctorReport) error {
+	const name = "API key"
+	f := o.f
+	// f.Config registered the key for redaction; the sandbox's stand-in is no secret.
 	clientOpts := []api.Option{
 		api.WithHTTPClient(&http.Client{Transport: rec, Timeout: o.Timeout}),
 		api.WithRetry(1, 0), // one call: doctor reports, it does not insist
@@ -310,10 +321,9 @@ func doctorAPI(ctx context.Context, o *DoctorOptions, cfg *config.Config, r *doc
 	if w := f.DebugWriter(); w != nil {
 		clientOpts = append(clientOpts, api.WithDebug(w))
 	}
-	client := api.New(base, key, clientOpts...)
-	raw, err := client.Call(ctx, http.MethodPost, requestCountPath, api.AuthBody, nil)
+	raw, err := api.New(t.base, t.key, clientOpts...).Call(ctx, http.MethodPost, requestCountPath, api.AuthBody, nil)
 	masked := ""
-	if m := config.Mask(key); m != "…" && cfg.APIKey != "" {
+	if m := config.Mask(t.key); m != "…" && t.fromConfig {
 		masked = " " + m
 	}
 	var ae *api.Error
@@ -327,58 +337,61 @@ func doctorAPI(ctx context.Context, o *DoctorOptions, cfg *config.Config, r *doc
 		if body.Count != "" {
 			detail = fmt.Sprintf("; %s job(s) processing", body.Count)
 		}
-		r.ok(name, "key%s (from %s) accepted by %s%s", masked, source, base, detail)
+		r.ok(name, "key%s (from %s) accepted by %s%s", masked, t.source, t.base, detail)
 	case errors.As(err, &ae) && ae.Kind == api.KindAuth:
-		r.fail(ExitAPI, name, "the key from "+source+" is wrong or revoked: copy it again from https://modelslab.com/dashboard/api-keys into "+config.EnvAPIKey+" or mlab config set api_key",
-			"key%s (from %s) rejected by %s: %s", masked, source, base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
+		r.fail(ExitAPI, name, "the key from "+t.source+" is wrong or revoked: copy it again from https://modelslab.com/dashboard/api-keys into "+config.EnvAPIKey+" or mlab config set api_key",
+			"key%s (from %s) rejected by %s: %s", masked, t.source, t.base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
 	case errors.As(err, &ae):
-		r.fail(ExitAPI, name, ae.Hint(), "could not check the key against %s: %s", base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
+		r.fail(ExitAPI, name, ae.Hint(), "could not check the key against %s: %s", t.base, strings.TrimPrefix(err.Error(), "POST "+requestCountPath+": "))
+	case ctx.Err() != nil:
+		r.fail(ExitAPI, name, "", "interrupted")
 	default:
-		if ctx.Err() != nil {
-			r.fail(ExitAPI, name, "", "interrupted")
-		} else {
-			r.fail(ExitAPI, name, "check your network and MODELSLAB_BASE_URL", "could not check the key against %s: %v", base, err)
-		}
+		r.fail(ExitAPI, name, "check your network and MODELSLAB_BASE_URL", "could not check the key against %s: %v", t.base, err)
 	}
+	return err
+}
 
+// doctorClock compares this machine's clock with the Date header of the
+// API's answer (callErr: the call's error, for why there is none).
+func doctorClock(rec *dateRecorder, callErr error, base string, r *doctorReport) {
 	date, arrived := rec.last()
 	switch {
-	case date.IsZero() && err != nil:
+	case date.IsZero() && callErr != nil:
 		r.warn("clock", "", "not checked (no answer from %s)", base)
+		return
 	case date.IsZero():
 		r.warn("clock", "", "not checked (no Date header from %s)", base)
-	default:
-		// Date is truncated to the second: the API's time was in
-		// [date, date+1s) when it answered.
-		skew := arrived.Sub(date.Add(500 * time.Millisecond))
-		abs := skew.Abs()
-		switch {
-		case abs > maxClockSkew:
-			dir := "ahead of"
-			if skew < 0 {
-				dir = "behind"
-			}
-			r.warn("clock", "sync this machine's clock (e.g. timedatectl set-ntp true); expiry times of links and jobs are judged by it",
-				"this machine's clock is %s %s the API's", abs.Round(time.Second), dir)
-		default:
-			r.ok("clock", "within %s of the API's", max(abs.Round(time.Second), time.Second))
-		}
+		return
 	}
-	return base, closeAPI
+	// Date is truncated to the second: the API's time was in
+	// [date, date+1s) when it answered.
+	skew := arrived.Sub(date.Add(500 * time.Millisecond))
+	abs := skew.Abs()
+	if abs <= maxClockSkew {
+		r.ok("clock", "within %s of the API's", max(abs.Round(time.Second), time.Second))
+		return
+	}
+	dir := "ahead of"
+	if skew < 0 {
+		dir = "behind"
+	}
+	r.warn("clock", "sync this machine's clock (e.g. timedatectl set-ntp true); expiry times of links and jobs are judged by it",
+		"this machine's clock is %s %s the API's", abs.Round(time.Second), dir)
 }
 
 // doctorNgrok checks the ngrok authtoken and, when there is one, opens a
-// tunnel within --tunnel-timeout. It returns the open endpoint (the caller
-// closes it via the webhook check) or nil.
-func doctorNgrok(ctx context.Context, o *DoctorOptions, cfg *config.Config, base string, r *doctorReport) *tunnel.Endpoint {
+// receiver through an ngrok tunnel within --tunnel-timeout (its readiness is
+// the webhook check's to probe). It returns the open receiver (the webhook
+// check closes it) or nil.
+func doctorNgrok(ctx context.Context, o *DoctorOptions, cfg *config.Config, base string, r *doctorReport) *receiver.Receiver {
 	const name = "ngrok"
 	token := cfg.NgrokAuthtoken
 	if token == "" {
-		mode, _ := tunnel.ParseMode(cfg.Tunnel)
+		mode, _ := receiver.ParseMode(cfg.Tunnel)
 		switch {
-		case isLoopbackURL(base):
+		case receiver.IsLoopbackURL(base):
 			r.ok(name, "no authtoken (not needed: the API at %s is on this machine)", base)
-		case mode == tunnel.ModeNone || mode == tunnel.ModeLocal:
+		case mode == receiver.ModeNone || mode == receiver.ModeLocal:
 			r.ok(name, "no authtoken (not needed: tunnel is set to %s)", mode)
 		default:
 			r.warn(name, "set NGROK_AUTHTOKEN or run mlab config set ngrok_authtoken (https://dashboard.ngrok.com/get-started/your-authtoken); or use --public-url",
@@ -388,22 +401,19 @@ func doctorNgrok(ctx context.Context, o *DoctorOptions, cfg *config.Config, base
 	}
 	f := o.f
 	f.addSecret(token)
-	opts := tunnel.Options{
-		Mode:           tunnel.ModeNgrok,
+	start := time.Now()
+	rc, err := receiver.Open(ctx, receiver.Options{
+		Mode:           receiver.ModeNgrok,
 		Authtoken:      token,
 		ConnectTimeout: o.TunnelTimeout,
-		Logger:         slog.New(slog.DiscardHandler),
+		SkipReady:      true,
 		Version:        f.Build.Version,
-	}
-	if o.tunnelOpts != nil {
-		o.tunnelOpts(&opts)
-	}
-	start := time.Now()
-	ep, err := tunnel.Open(ctx, opts)
+		Tunnel:         o.tunnelOpts,
+	})
 	if err != nil {
 		hint := "a firewall or proxy may block outbound TLS to ngrok: allow it"
 		msg := err.Error()
-		var te *tunnel.Error
+		var te *receiver.TunnelError
 		if errors.As(err, &te) && te.Hint != "" {
 			hint = te.Hint
 			msg = strings.Replace(msg, ": "+te.Hint, "", 1)
@@ -411,92 +421,57 @@ func doctorNgrok(ctx context.Context, o *DoctorOptions, cfg *config.Config, base
 		r.fail(ExitAPI, name, hint+"; meanwhile --tunnel none (polling) or --public-url work without ngrok", "the tunnel did not open: %s", msg)
 		return nil
 	}
-	r.ok(name, "authtoken %s works: tunnel %s opened in %s", config.Mask(token), ep.URL, time.Since(start).Round(time.Millisecond))
-	return ep
+	r.ok(name, "authtoken %s works: tunnel %s opened in %s", config.Mask(token), rc.URL, time.Since(start).Round(time.Millisecond))
+	return rc
 }
 
-// doctorWebhook opens a receiver (on ep, the ngrok tunnel, when given; else
-// on loopback), registers a token, sends a webhook to it and waits for it to
-// arrive.
-func doctorWebhook(ctx context.Context, o *DoctorOptions, ep *tunnel.Endpoint, r *doctorReport) {
+// doctorWebhookBody is the test webhook doctor sends to itself.
+const doctorWebhookBody = `{"status":"success","id":"mlab-doctor","track_id":"mlab-doctor","output":[]}`
+
+// doctorWebhook sends a test webhook to a fresh token on rc (the ngrok
+// receiver, once it routes) or, when rc is nil, on a loopback receiver, and
+// waits for it to arrive. It closes the receiver.
+func doctorWebhook(ctx context.Context, o *DoctorOptions, rc *receiver.Receiver, r *doctorReport) {
 	const name = "webhook"
-	if ep == nil {
+	if rc == nil {
 		var err error
-		ep, err = tunnel.Open(ctx, tunnel.Options{Mode: tunnel.ModeLocal})
-		if err != nil {
+		if rc, err = receiver.Open(ctx, receiver.Options{Mode: receiver.ModeLocal}); err != nil {
 			r.fail(ExitAPI, name, "", "could not open a local listener: %v", err)
 			return
 		}
 	}
-	defer ep.Close()
-	via := "a loopback listener (" + ep.URL + ")"
-	if ep.Mode == tunnel.ModeNgrok {
-		via = "the ngrok tunnel (" + ep.URL + ")"
-	}
-
-	l := listener.New(listener.Options{})
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		l.Serve(ep.Listener)
-	}()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		l.Shutdown(sctx)
-		ep.Close()
-		<-served
-	}()
-
-	token, err := listener.NewToken()
+	defer rc.Close()
+	reg, err := rc.Register("")
 	if err != nil {
 		r.fail(ExitAPI, name, "", "%v", err)
 		return
 	}
-	deliveries, unregister, err := l.Register(token)
-	if err != nil {
-		r.fail(ExitAPI, name, "", "%v", err)
-		return
-	}
-	defer unregister()
-	hookURL := ep.URL + "/" + token
-
+	defer reg.Unregister()
+	ngrok := rc.Mode == receiver.ModeNgrok
+	via := "a loopback listener (" + rc.URL + ")"
 	client := &http.Client{Timeout: o.Timeout}
-	if ep.Mode == tunnel.ModeNgrok && o.webhookClient != nil {
-		client = o.webhookClient
+	if ngrok {
+		via = "the ngrok tunnel (" + rc.URL + ")"
+		if o.webhookClient != nil {
+			client = o.webhookClient
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	start := time.Now()
-	if ep.Mode == tunnel.ModeNgrok {
-		// A fresh ngrok endpoint 404s at the edge for a moment.
-		if err := tunnel.WaitReady(ctx, client, hookURL, o.TunnelTimeout); err != nil {
+	// A fresh ngrok endpoint 404s at the edge for a moment.
+	if ngrok {
+		if err := rc.WaitReady(ctx, client, o.TunnelTimeout); err != nil {
 			r.fail(ExitAPI, name, "try again; if it persists, use --tunnel none (polling) or --public-url", "the tunnel opened but does not route to this machine: %v", err)
 			return
 		}
 	}
-	body := `{"status":"success","id":"mlab-doctor","track_id":"mlab-doctor","output":[]}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hookURL, strings.NewReader(body))
-	if err != nil {
-		r.fail(ExitAPI, name, "", "%v", err)
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		r.fail(ExitAPI, name, "a firewall or proxy may be in the way; use --tunnel none to poll instead",
-			"a test webhook sent to %s did not get through: %v", via, redactToken(err.Error(), token))
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		r.fail(ExitAPI, name, "something else answers on that address: check --public-url or your proxy",
-			"a test webhook sent to %s was answered %s", via, resp.Status)
+	if !doctorSend(ctx, client, reg, via, r) {
 		return
 	}
 	select {
-	case d := <-deliveries:
-		if string(d.Body) != body {
+	case d := <-reg.Deliveries:
+		if string(d.Body) != doctorWebhookBody {
 			r.fail(ExitAPI, name, "", "the test webhook arrived through %s altered", via)
 			return
 		}
@@ -504,6 +479,31 @@ func doctorWebhook(ctx context.Context, o *DoctorOptions, ep *tunnel.Endpoint, r
 	case <-ctx.Done():
 		r.fail(ExitAPI, name, "", "the test webhook was accepted but never reached the listener (within %s)", o.Timeout)
 	}
+}
+
+// doctorSend POSTs the test webhook to reg's URL and reports a failure; it
+// says whether the receiver accepted it.
+func doctorSend(ctx context.Context, client *http.Client, reg *receiver.Registration, via string, r *doctorReport) bool {
+	const name = "webhook"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.URL, strings.NewReader(doctorWebhookBody))
+	if err != nil {
+		r.fail(ExitAPI, name, "", "%v", err)
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		r.fail(ExitAPI, name, "a firewall or proxy may be in the way; use --tunnel none to poll instead",
+			"a test webhook sent to %s did not get through: %v", via, redactToken(err.Error(), reg.Token))
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		r.fail(ExitAPI, name, "something else answers on that address: check --public-url or your proxy",
+			"a test webhook sent to %s was answered %s", via, resp.Status)
+		return false
+	}
+	return true
 }
 
 // redactToken hides the per-job token in URLs that error texts quote.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mlabcli/mlab/internal/output"
-	"github.com/mlabcli/mlab/internal/tunnel"
+	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/tunnel/ngrokfake"
 	"github.com/spf13/cobra"
 )
@@ -183,7 +183,7 @@ func TestDoctorThroughNgrok(t *testing.T) {
 		})
 		o := doctorOpts(f)
 		o.TunnelTimeout = 2 * time.Second
-		o.tunnelOpts = func(to *tunnel.Options) {
+		o.tunnelOpts = func(to *receiver.TunnelOptions) {
 			to.AgentConnectURL = fake.Addr()
 			to.AgentConnectCAs = fake.CAPool()
 		}

@@ -42,9 +42,9 @@ func (s *Server) fateOf(name string) fate {
 	return f
 }
 
-// hookWait is how long after now the webhook of something done at doneAt
-// is sent: WebhookDelay after it is done, plus LateWebhookDelay when late.
-// The caller holds s.mu (Options.WebhookDelay may be changed by tests
+// hookWaitLocked is how long after now the webhook of something done at
+// doneAt is sent: WebhookDelay after it is done, plus LateWebhookDelay when
+// late. The caller holds s.mu (Options.WebhookDelay may be changed by tests
 // under it).
 func (s *Server) hookWaitLocked(doneAt time.Time, f fate) time.Duration {
 	wait := max(time.Until(doneAt), 0) + s.opts.WebhookDelay

@@ -70,8 +70,8 @@ func historyFactory(dir string) (*Factory, *output.IOStreams, *bytes.Buffer, *by
 	return f, ios, out, errOut
 }
 
-// runHistory runs `mlab jobs ARGS` built with historyCommands.
-func runHistory(t *testing.T, f *Factory, args ...string) error {
+// execHistory runs `mlab jobs ARGS` built with historyCommands.
+func execHistory(t *testing.T, f *Factory, args ...string) error {
 	t.Helper()
 	cmds := historyCommands(f)
 	if len(cmds) == 0 || cmds[0].Name() != "jobs" {
@@ -100,7 +100,7 @@ func jsonIDs(t *testing.T, out string) []string {
 	return ids
 }
 
-func TestJobsJSON(t *testing.T) {
+func TestHistoryJSON(t *testing.T) {
 	dir, _ := historyFixture(t)
 	cases := []struct {
 		args []string
@@ -121,7 +121,7 @@ func TestJobsJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		f, _, out, errOut := historyFactory(dir)
-		if err := runHistory(t, f, c.args...); err != nil {
+		if err := execHistory(t, f, c.args...); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		if got := strings.Join(jsonIDs(t, out.String()), ","); got != c.want {
@@ -134,7 +134,7 @@ func TestJobsJSON(t *testing.T) {
 
 	// The full shape of one line.
 	f, _, out, _ := historyFactory(dir)
-	if err := runHistory(t, f, "--json", "--status", "success"); err != nil {
+	if err := execHistory(t, f, "--json", "--status", "success"); err != nil {
 		t.Fatal(err)
 	}
 	line := out.String()
@@ -157,16 +157,16 @@ func TestJobsJSON(t *testing.T) {
 
 	// The key given at submit never comes back.
 	f, _, out, _ = historyFactory(dir)
-	runHistory(t, f, "--json")
+	execHistory(t, f, "--json")
 	if strings.Contains(out.String(), "sk-secret") {
 		t.Fatalf("key printed: %s", out)
 	}
 }
 
-func TestJobsPlain(t *testing.T) {
+func TestHistoryPlain(t *testing.T) {
 	dir, now := historyFixture(t)
 	f, _, out, errOut := historyFactory(dir)
-	if err := runHistory(t, f); err != nil {
+	if err := execHistory(t, f); err != nil {
 		t.Fatal(err)
 	}
 	ts := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
@@ -183,17 +183,17 @@ func TestJobsPlain(t *testing.T) {
 	}
 	// --limit cuts the same lines; no "showing" note off a terminal.
 	f, _, out, errOut = historyFactory(dir)
-	runHistory(t, f, "--limit", "1")
+	execHistory(t, f, "--limit", "1")
 	if got := strings.Count(out.String(), "\n"); got != 1 || !strings.HasPrefix(out.String(), "300\t") || errOut.Len() != 0 {
 		t.Fatalf("--limit 1: %q / %q", out, errOut)
 	}
 }
 
-func TestJobsTable(t *testing.T) {
+func TestHistoryTable(t *testing.T) {
 	dir, _ := historyFixture(t)
 	f, ios, out, errOut := historyFactory(dir)
 	ios.SetStdoutTTY(true)
-	if err := runHistory(t, f, "--limit", "2"); err != nil {
+	if err := execHistory(t, f, "--limit", "2"); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -232,7 +232,7 @@ func TestJobsTable(t *testing.T) {
 	ios.SetStdoutTTY(true)
 	ios.SetStderrTTY(true)
 	ios.SetColorEnabled(true)
-	if err := runHistory(t, f); err != nil {
+	if err := execHistory(t, f); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
@@ -244,23 +244,23 @@ func TestJobsTable(t *testing.T) {
 	}
 }
 
-func TestJobsEmpty(t *testing.T) {
+func TestHistoryEmpty(t *testing.T) {
 	dir := t.TempDir() + "/new/state"
 	f, ios, out, errOut := historyFactory(dir)
 	ios.SetStdoutTTY(true)
-	if err := runHistory(t, f); err != nil {
+	if err := execHistory(t, f); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() != 0 || !strings.Contains(errOut.String(), "no jobs in the journal yet") {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
 	}
 	f, _, out, errOut = historyFactory(dir)
-	if err := runHistory(t, f, "--json"); err != nil || out.Len() != 0 || errOut.Len() != 0 {
+	if err := execHistory(t, f, "--json"); err != nil || out.Len() != 0 || errOut.Len() != 0 {
 		t.Fatalf("--json on an empty journal: %v %q %q", err, out, errOut)
 	}
 }
 
-func TestJobsFlagErrors(t *testing.T) {
+func TestHistoryFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"--status", "done"},
@@ -274,7 +274,7 @@ func TestJobsFlagErrors(t *testing.T) {
 		{"prune", "--older-than", "-1h"},
 	} {
 		f, _, _, _ := historyFactory(dir)
-		err := runHistory(t, f, args...)
+		err := execHistory(t, f, args...)
 		var fe *FlagError
 		if err == nil || !errors.As(err, &fe) {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
@@ -286,37 +286,37 @@ func TestJobsFlagErrors(t *testing.T) {
 	}
 }
 
-func TestJobsPrune(t *testing.T) {
+func TestHistoryPrune(t *testing.T) {
 	dir, _ := historyFixture(t)
 	f, _, out, errOut := historyFactory(dir)
-	if err := runHistory(t, f, "prune", "--older-than", "1d"); err != nil {
+	if err := execHistory(t, f, "prune", "--older-than", "1d"); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() != 0 || !strings.Contains(errOut.String(), "removed 1 finished job submitted before") {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
 	}
 	f, _, out, _ = historyFactory(dir)
-	runHistory(t, f, "--json")
+	execHistory(t, f, "--json")
 	if got := strings.Join(jsonIDs(t, out.String()), ","); got != "300,200" {
 		t.Fatalf("after prune: %s", got)
 	}
 	// 0s removes every finished job; the processing one stays.
 	f, _, out, _ = historyFactory(dir)
-	if err := runHistory(t, f, "prune", "--older-than", "0s", "--json"); err != nil {
+	if err := execHistory(t, f, "prune", "--older-than", "0s", "--json"); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != "{\"removed\":1}\n" {
 		t.Fatalf("prune --json: %q", out)
 	}
 	f, _, out, _ = historyFactory(dir)
-	runHistory(t, f, "--json")
+	execHistory(t, f, "--json")
 	if got := strings.Join(jsonIDs(t, out.String()), ","); got != "300" {
 		t.Fatalf("after prune 0s: %s", got)
 	}
 }
 
 // mlab jobs is wired into the root command and needs no API key.
-func TestJobsThroughRoot(t *testing.T) {
+func TestHistoryThroughRoot(t *testing.T) {
 	dir, _ := historyFixture(t)
 	f, _, out, errOut := historyFactory(dir)
 	if code := Run(context.Background(), f, []string{"jobs", "--json", "--status", "failed"}); code != ExitOK {
@@ -331,42 +331,5 @@ func TestJobsThroughRoot(t *testing.T) {
 	f, _, _, errOut = historyFactory(file)
 	if code := Run(context.Background(), f, []string{"jobs"}); code != ExitUsage || !strings.Contains(errOut.String(), journal.EnvStateDir) {
 		t.Fatalf("exit %d: %s", code, errOut)
-	}
-}
-
-func TestParseHistoryDuration(t *testing.T) {
-	good := map[string]time.Duration{
-		"7d": 7 * 24 * time.Hour, "24h": 24 * time.Hour, "90m": 90 * time.Minute, "1d12h": 36 * time.Hour,
-		"1.5d": 36 * time.Hour, "0s": 0, "0d": 0, " 2d ": 48 * time.Hour, "1d30m": 24*time.Hour + 30*time.Minute,
-	}
-	for in, want := range good {
-		got, err := parseHistoryDuration(in)
-		if err != nil || got != want {
-			t.Errorf("%q = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "d", "7", "x7d", "-1d", "+1d", "1d-2h", "1e3d", "7dd", "3 days", "-5m"} {
-		if got, err := parseHistoryDuration(in); err == nil {
-			t.Errorf("%q = %v, want an error", in, got)
-		}
-	}
-}
-
-func TestHistoryFormats(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "just now", 42 * time.Second: "42s ago", 5 * time.Minute: "5m ago", 3 * time.Hour: "3h ago",
-		47 * time.Hour: "47h ago", 50 * time.Hour: "2d ago", 12 * 24 * time.Hour: "12d ago",
-	} {
-		if got := historyAgo(d); got != want {
-			t.Errorf("historyAgo(%v) = %q, want %q", d, got, want)
-		}
-	}
-	for d, want := range map[time.Duration]string{
-		850 * time.Millisecond: "850ms", 12500 * time.Millisecond: "13s", 245 * time.Second: "4m05s",
-		64 * time.Minute: "1h04m", -time.Second: "-",
-	} {
-		if got := historyDuration(d); got != want {
-			t.Errorf("historyDuration(%v) = %q, want %q", d, got, want)
-		}
 	}
 }
