@@ -71,6 +71,7 @@ func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.Float64Var(&o.DuplicateWebhookRate, "duplicate-webhook-rate", 0, "share of jobs (0-1) whose webhook is sent twice")
 	fl.Float64Var(&o.LateWebhookRate, "late-webhook-rate", 0, "share of jobs (0-1) whose webhook comes --late-webhook-delay after the job is done")
 	fl.DurationVar(&o.LateWebhookDelay, "late-webhook-delay", 10*time.Second, "how late a late webhook is")
+	fl.Float64Var(&o.ProxyWebhookRate, "proxy-webhook-rate", 0, "share of jobs (0-1) whose success webhook lists proxy links instead of the announced future links")
 	fl.Float64Var(&o.FetchErrorRate, "fetch-error-rate", 0, "share of fetches (0-1) answered 500, 502 or 503 with a JSON or HTML body")
 	fl.IntVar(&o.RateLimitBurst, "rate-limit-burst", 0, "answer this many submits with 429 after every --rate-limit-every accepted ones")
 	fl.IntVar(&o.RateLimitEvery, "rate-limit-every", 0, "accepted submits between two --rate-limit-burst bursts")

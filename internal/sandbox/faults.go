@@ -19,6 +19,10 @@ type fate struct {
 	drop bool          // its webhook is never sent
 	dup  bool          // its webhook is sent twice
 	late bool          // its webhook is sent LateWebhookDelay late
+	// proxy: its success webhook lists the proxy links as output, not the
+	// future links the submit announced (the real API can), so a client
+	// must confirm it with a fetch.
+	proxy bool
 }
 
 // fateOf draws the fate of the job named name ("job 134701497"). It
@@ -30,6 +34,7 @@ func (s *Server) fateOf(name string) fate {
 	_, _ = h.Write([]byte(name))
 	r := rand.New(rand.NewPCG(s.seed, h.Sum64()))
 	uDur, uDrop, uDup, uLate := r.Float64(), r.Float64(), r.Float64(), r.Float64()
+	uProxy := r.Float64() // drawn after the others: adding it changed none of theirs
 	o := &s.opts
 	f := fate{dur: o.Delay}
 	if o.DelayMax > o.Delay {
@@ -39,6 +44,7 @@ func (s *Server) fateOf(name string) fate {
 	f.drop = o.DropWebhooks || uDrop < o.DropWebhookRate
 	f.dup = o.DuplicateWebhooks || uDup < o.DuplicateWebhookRate
 	f.late = uLate < o.LateWebhookRate
+	f.proxy = uProxy < o.ProxyWebhookRate
 	return f
 }
 

@@ -937,3 +937,24 @@ func TestDoneAt(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestProxyWebhooks: at ProxyWebhookRate 1 every success webhook lists the
+// proxy links, not the future links of the submit answer; the files
+// behind both are the same.
+func TestProxyWebhooks(t *testing.T) {
+	t.Parallel()
+	rs, ch := receiver(t)
+	_, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, ProxyWebhookRate: 1})
+	a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": rs.URL}), nil)
+	h := nextHook(t, ch, "proxy webhook")
+	out, _ := h.body["output"].([]any)
+	future, _ := a.body["future_links"].([]any)
+	if len(out) == 0 || len(out) != len(future) {
+		t.Fatalf("webhook output %v, future links %v", out, future)
+	}
+	for i := range out {
+		if out[i] == future[i] || !strings.Contains(out[i].(string), "/proxy") {
+			t.Errorf("output %d = %v, want a proxy link (future link %v)", i, out[i], future[i])
+		}
+	}
+}

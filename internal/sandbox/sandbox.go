@@ -48,6 +48,11 @@ type Options struct {
 	LateWebhookRate float64
 	// LateWebhookDelay is how late a late webhook is; default 10s.
 	LateWebhookDelay time.Duration
+	// ProxyWebhookRate is the share of generation jobs whose success
+	// webhook carries the proxy links as its output instead of the future
+	// links of the submit answer (the real API can send either), so that a
+	// client that trusts only future links confirms them with a fetch.
+	ProxyWebhookRate float64
 	// FetchErrorRate is the share of fetch requests (fine_tune_status and
 	// workflow status included) answered HTTP 500, 502 or 503 with a JSON
 	// or an HTML error body, each chosen at random; the job is unaffected.

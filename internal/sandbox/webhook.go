@@ -91,10 +91,14 @@ func (s *Server) deliver(j *job) {
 			{"track_id", j.trackID},
 		}
 	} else {
+		output := j.files
+		if j.fate.proxy {
+			output = j.proxy
+		}
 		payload = object{
 			{"status", "success"},
 			{"id", j.idValue},
-			{"output", j.files},
+			{"output", output},
 			{"generationTime", j.generationTime},
 			{"track_id", j.trackID},
 			{"meta", j.meta},
