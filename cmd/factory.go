@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -30,6 +31,19 @@ type Factory struct {
 	secrets   []string
 }
 
+// MinKeyLength is the shortest API key mlab accepts.
+const MinKeyLength = 8
+
+func keySourceName(src string) string {
+	switch src {
+	case "flag":
+		return "--api-key"
+	case "env":
+		return "MODELSLAB_API_KEY"
+	}
+	return "the config file"
+}
+
 // NewFactory returns a Factory for one process.
 func NewFactory(ios *output.IOStreams, bi BuildInfo, getenv func(string) string) *Factory {
 	return &Factory{IO: ios, Build: bi, Getenv: getenv}
@@ -41,6 +55,16 @@ func (f *Factory) Config() (*config.Config, error) {
 		f.cfg, f.cfgErr = config.Resolve(f.apiKeyFlag, f.Getenv)
 		if f.cfgErr != nil {
 			f.cfgErr = &ConfigError{Msg: f.cfgErr.Error(), Hint: "set " + config.EnvConfigDir + " to a writable directory"}
+			return
+		}
+		if k := f.cfg.APIKey; k != "" && len(k) < MinKeyLength {
+			// A key this short is a typo or a placeholder, and redacting it
+			// would blank out ordinary words of every message.
+			f.cfgErr = &ConfigError{
+				Msg:  fmt.Sprintf("the API key (from %s) is only %d characters: that is not a ModelsLab key", keySourceName(f.cfg.APIKeySource), len(k)),
+				Hint: "copy the whole key from your ModelsLab dashboard into MODELSLAB_API_KEY, --api-key or 'mlab config set api_key'",
+			}
+			f.cfg = nil
 			return
 		}
 		f.addSecret(f.cfg.APIKey)

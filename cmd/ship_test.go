@@ -232,7 +232,7 @@ func TestDoctorExitCodes(t *testing.T) {
 	}{
 		{"bad key", map[string]string{"MODELSLAB_BASE_URL": srv.URL, "MODELSLAB_API_KEY": "sk-wrong-0123456789"}, ExitAPI, "✗ API key: key sk-…6789 (from MODELSLAB_API_KEY) rejected by " + srv.URL + ": HTTP 401: Invalid Api Key"},
 		{"no key", map[string]string{"MODELSLAB_BASE_URL": srv.URL}, ExitUsage, "✗ API key: no API key"},
-		{"unreachable", map[string]string{"MODELSLAB_BASE_URL": "http://127.0.0.1:1", "MODELSLAB_API_KEY": "k"}, ExitAPI, "✗ API key: could not check the key against http://127.0.0.1:1"},
+		{"unreachable", map[string]string{"MODELSLAB_BASE_URL": "http://127.0.0.1:1", "MODELSLAB_API_KEY": "k-0123456789"}, ExitAPI, "✗ API key: could not check the key against http://127.0.0.1:1"},
 	}
 	for _, c := range cases {
 		f, _, errOut := doctorFactory(t, c.env)
