@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/mlabcli/mlab/internal/api"
 )
 
 // parseFields turns gh-style -F key=value pairs into body fields:
@@ -19,7 +21,7 @@ func parseFields(typed, raw []string, stdin io.Reader) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		val, err := typedValue(v, stdin)
+		val, err := fieldValue(v, stdin)
 		if err != nil {
 			return nil, flagErrorf("-F %s: %v", k, err)
 		}
@@ -43,7 +45,7 @@ func splitField(kv, flag string) (string, string, error) {
 	return strings.TrimSpace(k), v, nil
 }
 
-func typedValue(v string, stdin io.Reader) (any, error) {
+func fieldValue(v string, stdin io.Reader) (any, error) {
 	switch v {
 	case "true":
 		return true, nil
@@ -71,4 +73,37 @@ func typedValue(v string, stdin io.Reader) (any, error) {
 		return json.Number(v), nil
 	}
 	return v, nil
+}
+
+// parseParams turns -p name=value flags into path parameters.
+func parseParams(ps []string) (map[string]string, error) {
+	params := map[string]string{}
+	for _, p := range ps {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, flagErrorf("-p %q: want name=value", p)
+		}
+		params[k] = v
+	}
+	return params, nil
+}
+
+// withPathParams applies path parameters to ep; each one it needs must be
+// given (exit 2).
+func withPathParams(ep api.Endpoint, params map[string]string) (api.Endpoint, error) {
+	for _, name := range ep.PathParams() {
+		if params[name] == "" {
+			return api.Endpoint{}, flagErrorf("%s needs -p %s=...", ep.Name, name)
+		}
+	}
+	return ep.WithPathParams(params), nil
+}
+
+// unwrapPathError drops the *os.PathError wrapper (its text repeats the
+// path the message already names).
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }

@@ -2,37 +2,16 @@ package cmd
 
 import (
 	"context"
-	"strings"
 
-	"github.com/mlabcli/mlab/internal/api"
 	"github.com/spf13/cobra"
 )
 
-// ImgOptions are the flags of `mlab img`.
-type ImgOptions struct {
-	f   *Factory
-	Job JobOptions
-
-	Prompt          string
-	Model           string
-	NegativePrompt  string
-	Width, Height   int
-	Samples, Steps  int
-	Seed            int64
-	seedSet         bool
-	Guidance        float64
-	InitImage       string
-	MaskImage       string
-	ControlnetModel string
-	ControlnetType  string
-}
-
-func newCmdImg(f *Factory, runF func(context.Context, *ImgOptions) error) *cobra.Command {
-	opts := &ImgOptions{f: f}
-	cmd := &cobra.Command{
-		Use:   "img PROMPT",
-		Short: "Generate images: text2img, img2img, inpaint, controlnet",
-		Long: `Generate images with ModelsLab.
+// imgSpec declares `mlab img`, the first job command: a newcomer follows
+// one job from here (newJobCmd → runJobCmd → runJob) into internal/runner.
+var imgSpec = &jobSpec{
+	use:   "img PROMPT",
+	short: "Generate images: text2img, img2img, inpaint, controlnet",
+	long: `Generate images with ModelsLab.
 
 The endpoint follows from the flags: text2img by default, img2img with
 --init-image, inpaint with --init-image and --mask-image, controlnet with
@@ -42,10 +21,8 @@ The endpoint follows from the flags: text2img by default, img2img with
 Without --wait the job is submitted and its id printed. With --wait mlab
 opens a webhook receiver first (see --tunnel), submits with that URL and a
 track_id, and returns when the webhook arrives or polling sees the result;
-with -o DIR the files are downloaded and their paths printed.
-
-` + exitCodesHelp,
-		Example: `  # no key needed: a local sandbox API
+with -o DIR the files are downloaded and their paths printed.`,
+	example: `  # no key needed: a local sandbox API
   $ mlab img "a lighthouse at dusk" --wait --sandbox -o out
 
   $ mlab img "a lighthouse at dusk" --wait -o out/
@@ -54,111 +31,41 @@ with -o DIR the files are downloaded and their paths printed.
 
   # submit only, let your own server receive the webhook
   $ mlab img "a lighthouse" --webhook https://example.com/hooks/modelslab`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && opts.Job.Batch != "" {
-				return nil
-			}
-			if len(args) != 1 {
-				return flagErrorf("mlab img takes exactly one PROMPT argument (quote it), got %d", len(args))
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				opts.Prompt = args[0]
-			}
-			opts.seedSet = cmd.Flags().Changed("seed")
-			if strings.TrimSpace(opts.Prompt) == "" && opts.Job.Batch == "" {
-				return flagErrorf("the prompt is empty")
-			}
-			if opts.MaskImage != "" && opts.InitImage == "" {
-				return flagErrorf("--mask-image needs --init-image (inpaint)")
-			}
-			if err := opts.Job.validate(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runImg(cmd.Context(), opts)
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVarP(&opts.Model, "model", "m", "flux", "model_id")
-	fl.StringVarP(&opts.NegativePrompt, "negative-prompt", "n", "", "what to keep out of the image")
-	fl.IntVar(&opts.Width, "width", 0, "width in pixels (max 1024)")
-	fl.IntVar(&opts.Height, "height", 0, "height in pixels (max 1024)")
-	fl.IntVar(&opts.Samples, "samples", 0, "number of images (max 4)")
-	fl.Int64Var(&opts.Seed, "seed", 0, "seed (default random)")
-	fl.IntVar(&opts.Steps, "steps", 0, "num_inference_steps")
-	fl.Float64Var(&opts.Guidance, "guidance", 0, "guidance_scale")
-	fl.StringVar(&opts.InitImage, "init-image", "", "input image `URL` (img2img, inpaint, controlnet)")
-	fl.StringVar(&opts.MaskImage, "mask-image", "", "mask image `URL` (inpaint)")
-	fl.StringVar(&opts.ControlnetModel, "controlnet-model", "", "controlnet_model, e.g. canny (controlnet)")
-	fl.StringVar(&opts.ControlnetType, "controlnet-type", "", "controlnet_type, e.g. canny (controlnet)")
-	addJobFlags(cmd, &opts.Job)
-	return cmd
-}
-
-// imgEndpoint picks the endpoint the flags ask for.
-func (o *ImgOptions) endpoint() string {
-	switch {
-	case o.ControlnetModel != "" || o.ControlnetType != "":
-		return "controlnet"
-	case o.MaskImage != "":
-		return "inpaint"
-	case o.InitImage != "":
-		return "img2img"
-	}
-	return "text2img"
-}
-
-// body builds the request body: typed flags first, then -F/-f (the most
-// explicit source wins).
-func (o *ImgOptions) body() (map[string]any, error) {
-	b := map[string]any{
-		"prompt":           o.Prompt,
-		"model_id":         o.Model,
-		"negative_prompt":  o.NegativePrompt,
-		"init_image":       o.InitImage,
-		"mask_image":       o.MaskImage,
-		"controlnet_model": o.ControlnetModel,
-		"controlnet_type":  o.ControlnetType,
-	}
-	setInt := func(k string, v int) {
-		if v > 0 {
-			b[k] = v
+	argField: "prompt", argName: "PROMPT", argCount: "exactly one",
+	flags: []fieldFlag{
+		{flag: "model", short: "m", field: "model_id", def: "flux", usage: "model_id"},
+		{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out of the image"},
+		{flag: "width", field: "width", kind: kInt, typed: true, positive: true, usage: "width in pixels (max 1024)"},
+		{flag: "height", field: "height", kind: kInt, typed: true, positive: true, usage: "height in pixels (max 1024)"},
+		{flag: "samples", field: "samples", kind: kInt, typed: true, positive: true, usage: "number of images (max 4)"},
+		{flag: "seed", field: "seed", kind: kInt64, typed: true, usage: "seed (default random)"},
+		{flag: "steps", field: "num_inference_steps", kind: kInt, typed: true, positive: true, usage: "num_inference_steps"},
+		{flag: "guidance", field: "guidance_scale", kind: kFloat, typed: true, positive: true, usage: "guidance_scale"},
+		{flag: "init-image", field: "init_image", usage: "input image `URL` (img2img, inpaint, controlnet)"},
+		{flag: "mask-image", field: "mask_image", usage: "mask image `URL` (inpaint)"},
+		{flag: "controlnet-model", field: "controlnet_model", usage: "controlnet_model, e.g. canny (controlnet)"},
+		{flag: "controlnet-type", field: "controlnet_type", usage: "controlnet_type, e.g. canny (controlnet)"},
+	},
+	// The endpoint follows from the flags given a value.
+	endpoint: func(o *JobCmdOptions) (string, error) {
+		switch {
+		case o.value("controlnet-model") != "" || o.value("controlnet-type") != "":
+			return "controlnet", nil
+		case o.value("mask-image") != "":
+			return "inpaint", nil
+		case o.value("init-image") != "":
+			return "img2img", nil
 		}
-	}
-	setInt("width", o.Width)
-	setInt("height", o.Height)
-	setInt("samples", o.Samples)
-	setInt("num_inference_steps", o.Steps)
-	if o.Guidance > 0 {
-		b["guidance_scale"] = o.Guidance
-	}
-	if o.seedSet {
-		b["seed"] = o.Seed
-	}
-	extra, err := parseFields(o.Job.Fields, o.Job.RawFields, o.f.IO.In)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range extra {
-		b[k] = v
-	}
-	return b, nil
+		return "text2img", nil
+	},
+	flagCheck: func(o *JobCmdOptions) error {
+		if o.value("mask-image") != "" && o.value("init-image") == "" {
+			return flagErrorf("--mask-image needs --init-image (inpaint)")
+		}
+		return nil
+	},
 }
 
-func runImg(ctx context.Context, o *ImgOptions) error {
-	name := o.endpoint()
-	ep, ok := api.Lookup(name)
-	if !ok {
-		return flagErrorf("endpoint %s is not in the catalogue", name)
-	}
-	body, err := o.body()
-	if err != nil {
-		return err
-	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, argField: "prompt"})
+func newCmdImg(f *Factory, runF func(context.Context, *JobCmdOptions) error) *cobra.Command {
+	return newJobCmd(f, imgSpec, runF)
 }

@@ -16,9 +16,9 @@ func TestNewCmdImg(t *testing.T) {
 		args     []string
 		wantErr  bool
 		endpoint string
-		check    func(t *testing.T, o *ImgOptions, body map[string]any)
+		check    func(t *testing.T, o *JobCmdOptions, body map[string]any)
 	}{
-		{name: "prompt only", args: []string{"a lighthouse"}, endpoint: "text2img", check: func(t *testing.T, o *ImgOptions, b map[string]any) {
+		{name: "prompt only", args: []string{"a lighthouse"}, endpoint: "text2img", check: func(t *testing.T, o *JobCmdOptions, b map[string]any) {
 			if b["prompt"] != "a lighthouse" || b["model_id"] != "flux" {
 				t.Fatalf("body %v", b)
 			}
@@ -30,7 +30,7 @@ func TestNewCmdImg(t *testing.T) {
 			}
 		}},
 		{name: "typed flags", args: []string{"p", "--model", "sdxl", "--width", "512", "--height", "768", "--samples", "2", "--seed", "0", "--steps", "30", "--guidance", "7.5", "-n", "blurry"}, endpoint: "text2img",
-			check: func(t *testing.T, o *ImgOptions, b map[string]any) {
+			check: func(t *testing.T, o *JobCmdOptions, b map[string]any) {
 				want := map[string]any{"model_id": "sdxl", "width": 512, "height": 768, "samples": 2, "seed": int64(0), "num_inference_steps": 30, "guidance_scale": 7.5, "negative_prompt": "blurry"}
 				for k, v := range want {
 					if b[k] != v {
@@ -42,7 +42,7 @@ func TestNewCmdImg(t *testing.T) {
 		{name: "inpaint", args: []string{"p", "--init-image", "https://x/i.png", "--mask-image", "https://x/m.png"}, endpoint: "inpaint"},
 		{name: "controlnet", args: []string{"p", "--init-image", "https://x/i.png", "--controlnet-model", "canny"}, endpoint: "controlnet"},
 		{name: "-F wins over typed flags", args: []string{"p", "--width", "512", "-F", "width=640", "-F", "enhance_prompt=true", "-F", "lora=null", "-f", "seed=12"}, endpoint: "text2img",
-			check: func(t *testing.T, o *ImgOptions, b map[string]any) {
+			check: func(t *testing.T, o *JobCmdOptions, b map[string]any) {
 				if b["width"] != json.Number("640") || b["enhance_prompt"] != true || b["lora"] != nil || b["seed"] != "12" {
 					t.Fatalf("body %v", b)
 				}
@@ -51,7 +51,7 @@ func TestNewCmdImg(t *testing.T) {
 				}
 			}},
 		{name: "wait flags", args: []string{"p", "--wait", "--timeout", "3s", "-o", "out", "--json", "--tunnel", "local", "--listen", "127.0.0.1:9999"}, endpoint: "text2img",
-			check: func(t *testing.T, o *ImgOptions, b map[string]any) {
+			check: func(t *testing.T, o *JobCmdOptions, b map[string]any) {
 				j := o.Job
 				if !j.Wait || j.Timeout != 3*time.Second || j.OutputDir != "out" || !j.JSON || j.Tunnel != "local" || j.Listen != "127.0.0.1:9999" {
 					t.Fatalf("job options %+v", j)
@@ -71,8 +71,8 @@ func TestNewCmdImg(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ios, _, _, _ := output.Test()
 			f := NewFactory(ios, BuildInfo{Version: "t"}, func(string) string { return "" })
-			var got *ImgOptions
-			cmd := newCmdImg(f, func(_ context.Context, o *ImgOptions) error { got = o; return nil })
+			var got *JobCmdOptions
+			cmd := newCmdImg(f, func(_ context.Context, o *JobCmdOptions) error { got = o; return nil })
 			cmd.SetArgs(c.args)
 			cmd.SetOut(ios.Out)
 			cmd.SetErr(ios.ErrOut)
@@ -87,8 +87,12 @@ func TestNewCmdImg(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.endpoint() != c.endpoint {
-				t.Fatalf("endpoint %s, want %s", got.endpoint(), c.endpoint)
+			endpoint, err := got.endpoint()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if endpoint != c.endpoint {
+				t.Fatalf("endpoint %s, want %s", endpoint, c.endpoint)
 			}
 			body, err := got.body()
 			if c.name == "bad field" {

@@ -2,20 +2,17 @@ package cmd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/runner"
-	"github.com/mlabcli/mlab/internal/tunnel"
 	"github.com/spf13/cobra"
 )
 
@@ -90,200 +87,112 @@ func (o *JobOptions) validate() error {
 		}
 	}
 	if o.Tunnel != "" {
-		if _, err := tunnel.ParseMode(o.Tunnel); err != nil {
+		if _, err := receiver.ParseMode(o.Tunnel); err != nil {
 			return flagErrorf("--tunnel: %v", err)
 		}
 	}
 	return nil
 }
 
-// jobRun is one job: the endpoint, the body and the shared options.
-type jobRun struct {
-	f          *Factory
-	opts       *JobOptions
-	ep         api.Endpoint
-	body       map[string]any
-	pathParams map[string]string
-	argField   string // the field plain --batch lines fill ("" = JSON lines only)
+// prepareBody drops empty fields and checks the body before anything is
+// sent: required fields present, local input files readable (exit 2). It
+// returns the local files to upload.
+func prepareBody(ep api.Endpoint, body map[string]any) ([]api.LocalInput, error) {
+	for k, v := range body {
+		if s, ok := v.(string); ok && s == "" {
+			delete(body, k)
+		}
+	}
+	if missing := ep.Missing(body); len(missing) > 0 {
+		return nil, flagErrorf("%s needs %s (pass it with its flag or -F %s=...)", ep.Name, strings.Join(missing, ", "), missing[0])
+	}
+	inputs, err := api.LocalInputs(body)
+	return inputs, usageOf(err)
 }
 
-// runJob is the spine every single-job command shares: check the body,
-// open the session (API client, and with --wait the receiver first), submit,
-// wait, download, print.
-func runJob(ctx context.Context, r *jobRun) error {
-	f, o, ios := r.f, r.opts, r.f.IO
-	if o.Batch != "" {
-		return runBatch(ctx, r, r.argField)
-	}
-	inputs, err := prepareBody(r.ep, r.body)
-	if err != nil {
-		return err
-	}
-	s, err := openSession(ctx, f, o)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-
-	if !o.Wait {
-		if o.Webhook != "" {
-			r.body["webhook"] = o.Webhook
-		}
-	}
-	j := &oneJob{ep: r.ep, body: r.body, inputs: inputs, trackID: o.TrackID, pathParams: r.pathParams}
-	ui := newSingleUI(f, r.ep)
-	defer ui.done()
-	res, err := s.run(ctx, j, ui)
-	ui.done()
-	switch {
-	case err == nil:
-		if !o.Wait && res.Status != "success" {
-			if o.JSON {
-				return output.PrintResult(ios, res, true)
-			}
-			fmt.Fprintln(ios.Out, res.ID)
-			ios.Infof("submitted %s job %s (eta %s); track_id %s", r.ep.Name, res.ID, fmtSeconds(res.ETA), res.TrackID)
-			return nil
-		}
-		return output.PrintResult(ios, res, o.JSON)
-	case res == nil:
-		return err
-	}
+// usageOf makes a local input file that cannot be sent the usage error it
+// is (exit 2), wherever it is found.
+func usageOf(err error) error {
 	var (
-		failed  *job.FailedError
-		stopped *runner.StoppedError
+		ie *api.InputError
+		fe *FlagError
 	)
-	switch {
-	case errors.As(err, &failed):
-		if o.JSON {
-			if perr := output.PrintResult(ios, res, true); perr != nil {
-				return perr
-			}
-		}
-		return err
-	case errors.As(err, &stopped):
-		// The id goes to stdout (or the JSON with status processing) so
-		// a script keeps it; stderr says how to follow up.
-		if o.JSON {
-			if perr := output.PrintResult(ios, res, true); perr != nil {
-				return perr
-			}
-		} else {
-			fmt.Fprintln(ios.Out, res.ID)
-		}
-		return withHint(err, s.resumeHint(j, res))
+	if errors.As(err, &ie) && !errors.As(err, &fe) {
+		return &FlagError{Err: err}
 	}
 	return err
 }
 
-// singleUI shows one job's wait: a line when submitted, stage lines, and a
-// progress bar on a terminal.
-type singleUI struct {
-	f        *Factory
-	ep       api.Endpoint
-	progress *output.WaitProgress
-	mu       sync.Mutex
-	id       string
-	eta      time.Duration
-	phase    string
-	stage    string
-	start    time.Time
-	stop     chan struct{}
-	stopped  chan struct{}
-}
-
-func newSingleUI(f *Factory, ep api.Endpoint) *singleUI {
-	return &singleUI{f: f, ep: ep, phase: "waiting"}
-}
-
-func (u *singleUI) submitted(id string, eta float64, waitingFor string) {
-	u.f.IO.Infof("submitted %s job %s (eta %s)%s", u.ep.Name, id, fmtSeconds(eta), waitingFor)
-	u.mu.Lock()
-	u.id, u.eta, u.start = id, seconds(eta), time.Now()
-	u.progress = u.f.IO.NewWaitProgress(u.ep.Name + " " + id)
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	u.stop, u.stopped = stop, stopped
-	u.mu.Unlock()
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				u.mu.Lock()
-				if u.progress != nil {
-					u.progress.Update(time.Since(u.start), u.eta, u.phase)
-				}
-				u.mu.Unlock()
-			}
-		}
-	}()
-}
-
-func (u *singleUI) update(p job.Progress) {
-	u.mu.Lock()
-	u.phase = p.Phase
-	newStage := p.Stage != "" && p.Stage != u.stage
-	if p.Stage != "" {
-		u.stage = p.Stage
+// runJob is the spine every job command shares: check the body, open the
+// runner (API client, journal, and with --wait the receiver first), run the
+// job through it and print the outcome. j holds the endpoint and the body
+// built from the flags; argField is the field plain --batch lines fill.
+func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argField string) error {
+	if o.Batch != "" {
+		return runBatch(ctx, f, o, j, argField)
 	}
-	if u.progress != nil {
-		u.progress.Update(p.Elapsed, p.ETA, p.Phase)
-	}
-	u.mu.Unlock()
-	if newStage {
-		// Training stages and workflow states are worth a line of their
-		// own, on a terminal or not.
-		u.f.IO.Infof("%s %s: %s (%s)", u.ep.Name, u.id, p.Stage, output.FormatDuration(p.Elapsed))
-	}
-}
-
-func (u *singleUI) done() {
-	u.mu.Lock()
-	stop, stopped, progress := u.stop, u.stopped, u.progress
-	u.stop, u.progress = nil, nil
-	u.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-stopped
-	}
-	progress.Done()
-}
-
-func isLoopbackURL(raw string) bool {
-	u, err := url.Parse(raw)
+	inputs, err := prepareBody(j.Endpoint, j.Body)
 	if err != nil {
-		return false
+		return err
 	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
+	r, closeRunner, err := openRunner(ctx, f, o, "")
+	if err != nil {
+		return err
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	defer closeRunner()
+	j.Inputs, j.TrackID = inputs, o.TrackID
+	if !o.Wait && o.Webhook != "" {
+		j.Body["webhook"] = o.Webhook
+	}
+	ui := newSingleUI(f)
+	defer ui.done()
+	out, err := r.Run(ctx, j, ui)
+	return printOutcome(f, out, err, outcomeView{
+		JSON: o.JSON,
+		Pending: func(out *runner.Outcome) string {
+			return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, out.ID, output.FormatSeconds(out.ETA), out.TrackID)
+		},
+		Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+	})
 }
 
-func newTrackID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "mlab-" + hex.EncodeToString(b[:])
+// resumeHint names the exact command that picks a running job up again.
+func resumeHint(r *runner.Runner, j *runner.Job, out *runner.Outcome, outputDir string, asJSON bool) string {
+	if !r.Journaled() {
+		return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", out.ID, out.TrackID, r.FetchURL(j))
+	}
+	return "it keeps running at ModelsLab; resume with: mlab wait " + out.TrackID + resumeFlags(outputDir, asJSON)
 }
 
-func seconds(s float64) time.Duration {
-	if s <= 0 {
-		return 0
+// resumeFlags are the flags a resume repeats: where the files go and the
+// output format.
+func resumeFlags(outputDir string, asJSON bool) string {
+	s := ""
+	if outputDir != "" {
+		s += " -o " + shellQuote(outputDir)
 	}
-	return time.Duration(s * float64(time.Second))
+	if asJSON {
+		s += " --json"
+	}
+	return s
 }
 
-func fmtSeconds(s float64) string {
-	if s <= 0 {
-		return "unknown"
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") == "" {
+		return s
 	}
-	return seconds(s).Round(100 * time.Millisecond).String()
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// exactArgs wants n positional arguments; format, given the count, says
+// what the command takes (a usage error, exit 2).
+func exactArgs(n int, format string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return flagErrorf(format, len(args))
+		}
+		return nil
+	}
 }
 
 func firstNonEmpty(vs ...string) string {

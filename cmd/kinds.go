@@ -9,8 +9,8 @@ import (
 	"github.com/mlabcli/mlab/internal/api"
 )
 
-// The job commands other than img, declared as specs over the endpoint
-// catalogue (see jobcmd.go).
+// The job commands other than img (img.go), declared as specs over the
+// endpoint catalogue (see jobcmd.go).
 
 var videoSpec = &jobSpec{
 	use:   "video [PROMPT]",
@@ -50,12 +50,7 @@ keeps going when the eta was wrong.`,
 		}
 		return name, nil
 	},
-	validate: func(o *JobCmdOptions) error {
-		if o.Arg == "" && !o.set("init-image") {
-			return flagErrorf("mlab video needs a PROMPT (or --init-image)")
-		}
-		return nil
-	},
+	validate: needsPromptOrImage("video"),
 }
 
 var ttsSpec = &jobSpec{
@@ -170,12 +165,7 @@ var threeDSpec = &jobSpec{
 		}
 		return "text_to_3d", nil
 	},
-	validate: func(o *JobCmdOptions) error {
-		if o.Arg == "" && !o.set("init-image") {
-			return flagErrorf("mlab 3d needs a PROMPT (or --init-image)")
-		}
-		return nil
-	},
+	validate: needsPromptOrImage("3d"),
 }
 
 var trainSpec = &jobSpec{
@@ -230,6 +220,17 @@ as --model in later jobs. A failed training exits 1 with the API's logs.`,
 		}
 		return nil
 	},
+}
+
+// needsPromptOrImage is the check of a command that works from a PROMPT, an
+// --init-image or both.
+func needsPromptOrImage(name string) func(*JobCmdOptions) error {
+	return func(o *JobCmdOptions) error {
+		if o.Arg == "" && !o.set("init-image") {
+			return flagErrorf("mlab %s needs a PROMPT (or --init-image)", name)
+		}
+		return nil
+	}
 }
 
 // editSpec is built from the catalogue: every Kind "edit" row is an

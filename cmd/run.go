@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -43,12 +44,7 @@ Endpoints:
 		Example: `  $ mlab run text2img -F prompt="a lighthouse" -F model_id=flux --wait -o out/
   $ mlab run super_resolution -F init_image=photo.jpg -F scale=4 --wait -o out/
   $ mlab run workflow_run -p workflow_id=5f1c9f1e-... --input params.json --wait`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return flagErrorf("mlab run takes one ENDPOINT (see mlab run --help), got %d", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(1, "mlab run takes one ENDPOINT (see mlab run --help), got %d"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Endpoint = args[0]
 			if err := opts.Job.validate(); err != nil {
@@ -76,23 +72,16 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		sort.Strings(names)
 		return flagErrorf("unknown endpoint %q; one of: %s", o.Endpoint, strings.Join(names, ", "))
 	}
-	params := map[string]string{}
-	for _, p := range o.Params {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return flagErrorf("-p %q: want name=value", p)
-		}
-		params[k] = v
+	params, err := parseParams(o.Params)
+	if err != nil {
+		return err
 	}
-	for _, name := range ep.PathParams() {
-		if params[name] == "" {
-			return flagErrorf("%s needs -p %s=...", ep.Name, name)
-		}
+	if ep, err = withPathParams(ep, params); err != nil {
+		return err
 	}
-	ep = ep.WithPathParams(params)
 	body, err := bodyFromInput(o.Input, o.Job.Fields, o.Job.RawFields, o.f.IO.In)
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, pathParams: params})
+	return runJob(ctx, o.f, &o.Job, &runner.Job{Endpoint: ep, PathParams: params, Body: body}, "")
 }

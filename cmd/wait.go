@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
-	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
@@ -94,7 +91,6 @@ expire (temporary ones after 24 h), so download promptly.
 				return runF(cmd.Context(), opts)
 			}
 			if opts.Batch != "" {
-				opts.f.jsonErrors = opts.JSON
 				return resumeBatch(cmd.Context(), opts)
 			}
 			return runWait(cmd.Context(), opts)
@@ -121,12 +117,7 @@ processing (exit 0). The journal is updated when the job turns out finished.`,
 		Example: `  $ mlab fetch 134701497
   $ mlab fetch 134701497 --json | jq -r .status
   $ mlab fetch F5jvdzGnYi --kind train`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return flagErrorf("mlab fetch takes one ID or TRACK_ID, got %d", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(1, "mlab fetch takes one ID or TRACK_ID, got %d"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			return runFetch(cmd.Context(), opts)
@@ -136,68 +127,75 @@ processing (exit 0). The journal is updated when the job turns out finished.`,
 	return cmd
 }
 
-// resumable is a job found in the journal (or described by flags).
-type resumable struct {
-	entry   journal.Entry
-	ep      api.Endpoint
-	journal *journal.Journal // nil when not available
-}
-
-func (o *WaitOptions) lookup() (*resumable, error) {
+// lookup finds the job to resume: in the journal, or as --kind/--endpoint
+// describe it. It also returns the journal, open (nil when it could not be
+// opened).
+func (o *WaitOptions) lookup() (*runner.Job, *journal.Journal, error) {
 	jr, jerr := openHistoryJournal(o.f)
-	explicit := o.Endpoint != "" || o.Kind != ""
-	if jerr == nil {
-		e, err := jr.Get(o.Ref)
-		switch {
-		case err == nil && !explicit:
-			return o.fromEntry(jr, *e)
-		case err != nil && !errors.Is(err, journal.ErrNotFound):
-			jr.Close()
-			return nil, fmt.Errorf("read the job journal: %w", err)
-		}
+	if jerr != nil {
+		jr = nil
 	}
-	if !explicit {
+	fail := func(err error) (*runner.Job, *journal.Journal, error) {
 		if jr != nil {
 			jr.Close()
 		}
-		return nil, flagErrorf("job %s is not in the journal (see 'mlab jobs'); pass --kind (%s) or --endpoint to fetch it anyway", o.Ref, strings.Join(kindNames(), ", "))
+		return nil, nil, err
 	}
+	explicit := o.Endpoint != "" || o.Kind != ""
+	if jr != nil {
+		e, err := jr.Get(o.Ref)
+		switch {
+		case err == nil && !explicit:
+			ep, err := journalEndpoint(e.ID, e.Endpoint, e.PathParams)
+			if err != nil {
+				return fail(err)
+			}
+			return runner.Resumed(ep, *e), jr, nil
+		case err != nil && !errors.Is(err, journal.ErrNotFound):
+			return fail(fmt.Errorf("read the job journal: %w", err))
+		}
+	}
+	if !explicit {
+		return fail(flagErrorf("job %s is not in the journal (see 'mlab jobs'); pass --kind (%s) or --endpoint to fetch it anyway", o.Ref, strings.Join(kindNames(), ", ")))
+	}
+	e, err := o.flagEntry()
+	if err != nil {
+		return fail(err)
+	}
+	ep, err := journalEndpoint(e.ID, e.Endpoint, e.PathParams)
+	if err != nil {
+		return fail(err)
+	}
+	return runner.Resumed(ep, e), jr, nil
+}
+
+// flagEntry describes a job that is not in the journal by the flags.
+func (o *WaitOptions) flagEntry() (journal.Entry, error) {
 	name := o.Endpoint
 	if name == "" {
 		if name = kindEndpoints[o.Kind]; name == "" {
-			return nil, flagErrorf("--kind %q: one of %s", o.Kind, strings.Join(kindNames(), ", "))
+			return journal.Entry{}, flagErrorf("--kind %q: one of %s", o.Kind, strings.Join(kindNames(), ", "))
 		}
 	}
 	cfg, err := o.f.Config()
 	if err != nil {
-		return nil, err
+		return journal.Entry{}, err
 	}
-	params := map[string]string{}
-	for _, p := range o.Params {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return nil, flagErrorf("-p %q: want name=value", p)
-		}
-		params[k] = v
+	params, err := parseParams(o.Params)
+	if err != nil {
+		return journal.Entry{}, err
 	}
-	e := journal.Entry{ID: o.Ref, Endpoint: name, BaseURL: cfg.BaseURL, PathParams: params, Status: journal.StatusProcessing}
-	if jerr != nil {
-		jr = nil
-	}
-	return o.fromEntry(jr, e)
+	return journal.Entry{ID: o.Ref, Endpoint: name, BaseURL: cfg.BaseURL, PathParams: params, Status: journal.StatusProcessing}, nil
 }
 
-func (o *WaitOptions) fromEntry(jr *journal.Journal, e journal.Entry) (*resumable, error) {
-	ep, ok := api.Lookup(e.Endpoint)
+// journalEndpoint is the catalogue row a journalled job (id) was submitted
+// to, with its path parameters.
+func journalEndpoint(id, name string, params map[string]string) (api.Endpoint, error) {
+	ep, ok := api.Lookup(name)
 	if !ok {
-		return nil, flagErrorf("job %s was submitted to %q, which this mlab does not know", e.ID, e.Endpoint)
+		return api.Endpoint{}, flagErrorf("job %s was submitted to %q, which this mlab does not know", id, name)
 	}
-	for _, name := range ep.PathParams() {
-		if e.PathParams[name] == "" {
-			return nil, flagErrorf("%s needs -p %s=...", ep.Name, name)
-		}
-	}
-	return &resumable{entry: e, ep: ep.WithPathParams(e.PathParams), journal: jr}, nil
+	return withPathParams(ep, params)
 }
 
 func kindNames() []string {
@@ -209,197 +207,56 @@ func kindNames() []string {
 	return ks
 }
 
-// resumeSession is a poll-only session on the API the job was submitted to.
-func (o *WaitOptions) resumeSession(r *resumable) (*session, error) {
-	client, err := o.f.apiClientAt(r.entry.BaseURL)
+// open finds the job and a poll-only runner on its API; call the returned
+// function when done (it closes the journal).
+func (o *WaitOptions) open() (*runner.Job, *runner.Runner, func(), error) {
+	j, jr, err := o.lookup()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
+	}
+	closeJournal := func() {
+		if jr != nil {
+			jr.Close()
+		}
 	}
 	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval}
 	if jo.PollInterval <= 0 {
 		jo.PollInterval = job.DefaultPollInterval
 	}
-	return &session{f: o.f, opts: jo, client: client, baseURL: r.entry.BaseURL, journal: r.journal}, nil
-}
-
-// open finds the job and opens a poll-only session on its API; close the
-// session when done (it closes the journal too).
-func (o *WaitOptions) open() (*resumable, *session, error) {
-	o.f.jsonErrors = o.JSON
-	r, err := o.lookup()
+	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, jr, "")
 	if err != nil {
-		return nil, nil, err
+		closeJournal()
+		return nil, nil, nil, err
 	}
-	s, err := o.resumeSession(r)
-	if err != nil {
-		if r.journal != nil {
-			r.journal.Close()
-		}
-		return nil, nil, err
-	}
-	if r.journal != nil {
-		s.closers = append(s.closers, func() { r.journal.Close() })
-	}
-	return r, s, nil
+	return j, r, closeJournal, nil
 }
 
 func runWait(ctx context.Context, o *WaitOptions) error {
-	r, s, err := o.open()
+	j, r, closeAll, err := o.open()
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	e := r.entry
-	j := &oneJob{ep: r.ep, trackID: e.TrackID, pathParams: e.PathParams, fetchURL: e.FetchURL}
-	res := &output.Result{ID: e.ID, TrackID: e.TrackID, Endpoint: e.Endpoint, Status: e.Status, Output: e.Output, Files: e.Files, Via: e.Via, Message: e.Message}
-	ios := o.f.IO
-	start := time.Now()
-
-	var werr error
-	switch e.Status {
-	case journal.StatusSuccess:
-		werr = s.redownload(ctx, res)
-		if werr == nil {
-			s.recordEnd(res)
-		}
-	case journal.StatusFailed:
-		werr = &job.FailedError{ID: e.ID, Response: &api.Response{Message: e.Message}}
-	default:
-		ui := newSingleUI(o.f, r.ep)
-		stand := &api.Response{ID: e.ID, FetchURL: e.FetchURL}
-		if !e.SubmittedAt.IsZero() {
-			ios.Infof("resuming %s job %s (submitted %s ago)", e.Endpoint, e.ID, output.FormatDuration(time.Since(e.SubmittedAt)))
-		}
-		ui.submitted(e.ID, 0, "; polling for the result")
-		res, werr = s.wait(ctx, j, res, stand, nil, ui, start)
-		ui.done()
-		if res != nil {
-			s.recordEnd(res)
-		}
-	}
-	return printOutcome(o.f, s, j, res, werr, o.JSON)
-}
-
-// printOutcome prints a job's result the way job commands do and maps the
-// outcome to an error (exit code).
-func printOutcome(f *Factory, s *session, j *oneJob, res *output.Result, err error, asJSON bool) error {
-	ios := f.IO
-	if err == nil {
-		return output.PrintResult(ios, res, asJSON)
-	}
-	if res == nil {
-		return err
-	}
-	var (
-		failed  *job.FailedError
-		stopped *runner.StoppedError
-	)
-	switch {
-	case errors.As(err, &failed):
-		if asJSON {
-			if perr := output.PrintResult(ios, res, true); perr != nil {
-				return perr
-			}
-		}
-		return err
-	case errors.As(err, &stopped):
-		if asJSON {
-			if perr := output.PrintResult(ios, res, true); perr != nil {
-				return perr
-			}
-		} else {
-			fmt.Fprintln(ios.Out, res.ID)
-		}
-		return withHint(err, s.resumeHint(j, res))
-	}
-	return err
-}
-
-// redownload fetches the outputs of a finished job whose files are missing
-// from disk (with -o: missing from that directory); without -o and with no
-// files recorded there is nothing to do.
-func (s *session) redownload(ctx context.Context, res *output.Result) error {
-	dir := s.opts.OutputDir
-	if dir == "" {
-		if len(res.Files) == 0 {
-			return nil
-		}
-		dir = dirOf(res.Files)
-	}
-	files := make([]string, len(res.Output))
-	var missing []string
-	var missingIdx []int
-	for i, u := range res.Output {
-		if i < len(res.Files) && filepath.Dir(res.Files[i]) == filepath.Clean(dir) {
-			if _, err := os.Stat(res.Files[i]); err == nil {
-				files[i] = res.Files[i]
-				continue
-			}
-		}
-		missing = append(missing, u)
-		missingIdx = append(missingIdx, i)
-	}
-	if len(missing) > 0 {
-		got, err := output.Download(ctx, s.f.IO, missing, dir, output.DownloadOptions{Progress: true})
-		if err != nil {
-			return &runner.DownloadError{Err: err}
-		}
-		for k, i := range missingIdx {
-			files[i] = got[k]
-		}
-		s.f.IO.Infof("downloaded %d missing file(s) of job %s", len(missing), res.ID)
-	}
-	res.Files = files
-	return nil
-}
-
-func dirOf(files []string) string {
-	for _, f := range files {
-		if f != "" {
-			return filepath.Dir(f)
-		}
-	}
-	return "."
+	defer closeAll()
+	ui := newSingleUI(o.f)
+	defer ui.done()
+	out, err := r.Run(ctx, j, ui)
+	return printOutcome(o.f, out, err, outcomeView{
+		JSON:   o.JSON,
+		Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+	})
 }
 
 func runFetch(ctx context.Context, o *WaitOptions) error {
-	r, s, err := o.open()
+	j, r, closeAll, err := o.open()
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	e := r.entry
-	resp, err := s.client.Fetch(ctx, r.ep, e.ID, e.FetchURL)
-	if err != nil {
-		return fmt.Errorf("fetch job %s: %w", e.ID, err)
-	}
-	res := &output.Result{ID: e.ID, TrackID: e.TrackID, Endpoint: e.Endpoint, Status: "processing", Message: resp.Message, Meta: resp.Meta}
-	switch resp.State() {
-	case api.StateSuccess:
-		res.Status, res.Output, res.Via = "success", resp.Output, string(job.ViaPoll)
-		if len(res.Output) == 0 {
-			res.Output = resp.ProxyLinks
-		}
-		if r.ep.Family == api.FamilyTraining {
-			res.ModelID = firstNonEmpty(resp.ModelID, e.ID)
-		}
-		s.recordEnd(res)
-		return output.PrintResult(o.f.IO, res, o.JSON)
-	case api.StateFailed:
-		res.Status, res.Message = "failed", firstNonEmpty(resp.Message, resp.Stage)
-		s.recordEnd(res)
-		if o.JSON {
-			if err := output.PrintResult(o.f.IO, res, true); err != nil {
-				return err
-			}
-		}
-		return &job.FailedError{ID: e.ID, Response: resp}
-	}
-	if o.JSON {
-		return output.PrintResult(o.f.IO, res, true)
-	}
-	fmt.Fprintln(o.f.IO.Out, e.ID)
-	stage := firstNonEmpty(resp.Stage, resp.Status, "processing")
-	o.f.IO.Infof("job %s is still %s; wait for it with: mlab wait %s", e.ID, stage, o.Ref)
-	return nil
+	defer closeAll()
+	out, err := r.Fetch(ctx, j, newSingleUI(o.f))
+	return printOutcome(o.f, out, err, outcomeView{
+		JSON: o.JSON,
+		Pending: func(out *runner.Outcome) string {
+			return fmt.Sprintf("job %s is still %s; wait for it with: mlab wait %s", out.ID, out.Stage, o.Ref)
+		},
+	})
 }

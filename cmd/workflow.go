@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
 
@@ -52,12 +51,7 @@ files with -o; a failed or cancelled execution exits 1.
 ` + exitCodesHelp,
 		Example: `  $ mlab workflow run 5f1c9f1e-... -F prompt="a sunset over mountains" -F width=1024 --wait -o out/
   $ mlab workflow run 5f1c9f1e-... --input params.json --wait --json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return flagErrorf("mlab workflow run takes one WORKFLOW_ID, got %d", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(1, "mlab workflow run takes one WORKFLOW_ID, got %d"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.WorkflowID = args[0]
 			if err := opts.Job.validate(); err != nil {
@@ -81,7 +75,7 @@ func runWorkflowRun(ctx context.Context, o *WorkflowRunOptions) error {
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, &jobRun{f: o.f, opts: &o.Job, ep: ep, body: body, pathParams: map[string]string{"workflow_id": o.WorkflowID}})
+	return runJob(ctx, o.f, &o.Job, &runner.Job{Endpoint: ep, PathParams: map[string]string{"workflow_id": o.WorkflowID}, Body: body}, "")
 }
 
 // bodyFromInput reads a JSON object from file (if any) and merges -F/-f over it.
@@ -119,13 +113,23 @@ func addSimpleAPIFlags(cmd *cobra.Command, o *simpleAPIOptions) {
 	cmd.Flags().BoolVar(&o.Sandbox, "sandbox", false, "use an in-process sandbox API (no key needed)")
 }
 
-func workflowCall(ctx context.Context, f *Factory, o *simpleAPIOptions, method, path string) (json.RawMessage, error) {
-	client, _, closeAPI, err := f.apiClient(o.Sandbox)
+// runWorkflowCall makes one workflow call (what it does, for errors) on
+// the API the flags name and prints the answer: as sent with --json, else
+// with human.
+func runWorkflowCall(f *Factory, o *simpleAPIOptions, what string, call func(*api.Client) (json.RawMessage, error), human func(json.RawMessage) error) error {
+	client, _, closeAPI, err := f.apiClient(apiChoice{Sandbox: o.Sandbox})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer closeAPI()
-	return client.Call(ctx, method, path, api.AuthHeader, nil)
+	raw, err := call(client)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if o.JSON {
+		return printCompactJSON(f, raw)
+	}
+	return human(raw)
 }
 
 func newCmdWorkflowList(f *Factory) *cobra.Command {
@@ -136,37 +140,15 @@ func newCmdWorkflowList(f *Factory) *cobra.Command {
 		Example: "  $ mlab workflow list\n  $ mlab workflow list --json | jq -r '.workflows[].id'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.jsonErrors = o.JSON
-			raw, err := workflowCall(cmd.Context(), f, o, "GET", "/api/v1/workflows")
-			if err != nil {
-				return fmt.Errorf("list workflows: %w", err)
-			}
-			if o.JSON {
-				return printCompactJSON(f, raw)
-			}
-			var list struct {
-				Workflows []struct {
-					ID          json.RawMessage `json:"id"`
-					Name        string          `json:"name"`
-					Description string          `json:"description"`
-					CallCount   json.Number     `json:"call_count"`
-				} `json:"workflows"`
-			}
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("list workflows: unexpected answer: %w", err)
-			}
-			if len(list.Workflows) == 0 {
-				f.IO.Infof("no API-enabled workflows: enable one in the ModelsLab app first")
-				return nil
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-			if f.IO.IsStdoutTTY() {
-				fmt.Fprintln(tw, "ID\tNAME\tCALLS\tDESCRIPTION")
-			}
-			for _, w := range list.Workflows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.Trim(string(w.ID), `"`), w.Name, w.CallCount, w.Description)
-			}
-			return tw.Flush()
+			return runWorkflowCall(f, o, "list workflows", func(c *api.Client) (json.RawMessage, error) {
+				return c.ListWorkflows(cmd.Context())
+			}, func(raw json.RawMessage) error {
+				list, err := api.DecodeWorkflows(raw)
+				if err != nil {
+					return fmt.Errorf("list workflows: unexpected answer: %w", err)
+				}
+				return printWorkflows(f, list)
+			})
 		},
 	}
 	addSimpleAPIFlags(cmd, o)
@@ -186,44 +168,15 @@ func newCmdWorkflowShow(f *Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.jsonErrors = o.JSON
-			raw, err := workflowCall(cmd.Context(), f, o, "GET", "/api/v1/workflows/"+url.PathEscape(args[0]))
-			if err != nil {
-				return fmt.Errorf("show workflow %s: %w", args[0], err)
-			}
-			if o.JSON {
-				return printCompactJSON(f, raw)
-			}
-			var schema struct {
-				Workflow struct {
-					ID          json.RawMessage `json:"id"`
-					Name        string          `json:"name"`
-					Description string          `json:"description"`
-				} `json:"workflow"`
-				Parameters []struct {
-					Key      string `json:"key"`
-					Type     string `json:"type"`
-					Required bool   `json:"required"`
-					NodeName string `json:"node_name"`
-				} `json:"parameters"`
-			}
-			if err := json.Unmarshal(raw, &schema); err != nil {
-				return fmt.Errorf("show workflow: unexpected answer: %w", err)
-			}
-			fmt.Fprintf(f.IO.Out, "%s  %s\n", strings.Trim(string(schema.Workflow.ID), `"`), schema.Workflow.Name)
-			if schema.Workflow.Description != "" {
-				fmt.Fprintln(f.IO.Out, schema.Workflow.Description)
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PARAMETER\tTYPE\tREQUIRED\tNODE")
-			for _, p := range schema.Parameters {
-				req := "no"
-				if p.Required {
-					req = "yes"
+			return runWorkflowCall(f, o, "show workflow "+args[0], func(c *api.Client) (json.RawMessage, error) {
+				return c.ShowWorkflow(cmd.Context(), args[0])
+			}, func(raw json.RawMessage) error {
+				schema, err := api.DecodeWorkflowSchema(raw)
+				if err != nil {
+					return fmt.Errorf("show workflow: unexpected answer: %w", err)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, p.Type, req, p.NodeName)
-			}
-			return tw.Flush()
+				return printWorkflowSchema(f, schema)
+			})
 		},
 	}
 	addSimpleAPIFlags(cmd, o)
@@ -243,26 +196,51 @@ func newCmdWorkflowCancel(f *Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.jsonErrors = o.JSON
-			path := fmt.Sprintf("/api/v1/workflows/%s/runs/%s/cancel", url.PathEscape(args[0]), url.PathEscape(args[1]))
-			client, _, closeAPI, err := f.apiClient(o.Sandbox)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			raw, err := client.Call(cmd.Context(), "POST", path, api.AuthHeader, map[string]any{})
-			if err != nil {
-				return fmt.Errorf("cancel execution %s: %w", args[1], err)
-			}
-			if o.JSON {
-				return printCompactJSON(f, raw)
-			}
-			f.IO.Successf("cancelled execution %s of workflow %s", args[1], args[0])
-			return nil
+			return runWorkflowCall(f, o, "cancel execution "+args[1], func(c *api.Client) (json.RawMessage, error) {
+				return c.CancelExecution(cmd.Context(), args[0], args[1])
+			}, func(json.RawMessage) error {
+				f.IO.Successf("cancelled execution %s of workflow %s", args[1], args[0])
+				return nil
+			})
 		},
 	}
 	addSimpleAPIFlags(cmd, o)
 	return cmd
+}
+
+// printWorkflows prints the workflow list as a table (with a header on a
+// terminal).
+func printWorkflows(f *Factory, list []api.Workflow) error {
+	if len(list) == 0 {
+		f.IO.Infof("no API-enabled workflows: enable one in the ModelsLab app first")
+		return nil
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	if f.IO.IsStdoutTTY() {
+		fmt.Fprintln(tw, "ID\tNAME\tCALLS\tDESCRIPTION")
+	}
+	for _, w := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.ID, w.Name, w.CallCount, w.Description)
+	}
+	return tw.Flush()
+}
+
+// printWorkflowSchema prints a workflow and its parameters.
+func printWorkflowSchema(f *Factory, schema *api.WorkflowSchema) error {
+	fmt.Fprintf(f.IO.Out, "%s  %s\n", schema.Workflow.ID, schema.Workflow.Name)
+	if schema.Workflow.Description != "" {
+		fmt.Fprintln(f.IO.Out, schema.Workflow.Description)
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARAMETER\tTYPE\tREQUIRED\tNODE")
+	for _, p := range schema.Parameters {
+		req := "no"
+		if p.Required {
+			req = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, p.Type, req, p.NodeName)
+	}
+	return tw.Flush()
 }
 
 func printCompactJSON(f *Factory, raw json.RawMessage) error {

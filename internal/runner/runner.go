@@ -1,0 +1,195 @@
+// Package runner runs ModelsLab jobs from start to end: one job's life
+// (upload local inputs → register a webhook token with the receiver →
+// submit → journal → wait (internal/job) → download → journal the end), a
+// batch of jobs with bounded concurrency, and the resume of journalled jobs
+// and batches.
+//
+// A [Runner] never prints. It reports what happens to an [Observer]
+// (restic's ProgressPrinter pattern) and returns an [Outcome]: the command
+// renders both. Its dependencies are injected through [Options]: the API
+// [Client], the journal, the receiver, the downloader, the clock and the
+// track_id maker.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/ids"
+	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/journal"
+	"github.com/mlabcli/mlab/internal/receiver"
+)
+
+// Status is a job's state as mlab knows it. Apart from the constants, a job
+// submitted without waiting carries the status its submit answer gave.
+type Status string
+
+// The statuses (the journal's, plus StatusError for a batch job that could
+// not be run at all).
+const (
+	StatusProcessing Status = journal.StatusProcessing // submitted, not known to be finished
+	StatusSuccess    Status = journal.StatusSuccess
+	StatusFailed     Status = journal.StatusFailed // the API said failed
+	StatusError      Status = "error"              // never submitted, or lost to an API or network error
+)
+
+// Finished reports whether s is an end: success or failed.
+func (s Status) Finished() bool { return s == StatusSuccess || s == StatusFailed }
+
+// Job is one ModelsLab job: a request to submit, or a journalled job to
+// resume (Entry set). The runner fills ID, TrackID and FetchURL once it is
+// submitted, and puts track_id (and the webhook URL) into Body.
+type Job struct {
+	Endpoint   api.Endpoint      // the catalogue row, its path parameters applied
+	PathParams map[string]string // e.g. workflow_id, journalled for mlab wait
+	Body       map[string]any    // the request; nil for a journalled job
+	Inputs     []api.LocalInput  // local files named in Body, uploaded before the submit
+	TrackID    string            // "" means Options.NewTrackID's
+	Line       int               // the --batch input line (0 otherwise)
+
+	ID       string         // the job id, once submitted
+	FetchURL string         // the API's own fetch URL, if it gave one
+	Entry    *journal.Entry // the journalled job to resume; nil for a new one
+}
+
+// Resumed is the job of a journal entry, to be resumed on ep.
+func Resumed(ep api.Endpoint, e journal.Entry) *Job {
+	return &Job{Endpoint: ep, PathParams: e.PathParams, TrackID: e.TrackID, Line: e.Line, ID: e.ID, FetchURL: e.FetchURL, Entry: &e}
+}
+
+// Outcome is how a job ended, or where it stands when the runner stopped
+// following it. cmd turns it into the printed result.
+type Outcome struct {
+	ID       string
+	TrackID  string
+	Endpoint string
+	Status   Status
+	Via      job.Via // "" when not waited for
+	Output   []string
+	Files    []string // downloaded outputs, in the order of Output
+	Message  string
+	ModelID  string  // a training's model id
+	ETA      float64 // the API's estimate in seconds, 0 when none
+	Meta     json.RawMessage
+	Stage    string // for a fetched job still running: the API's stage or status word
+	Elapsed  time.Duration
+	BatchID  string // set for the jobs of a batch
+	Line     int    // the batch input line
+}
+
+// Notice is a line a person should see about a job: an upload, a
+// redownload, a journal that could not be written.
+type Notice struct {
+	Warn bool   // a problem (the job goes on), not just news
+	Text string // may quote paths and error texts
+}
+
+// Observer receives a job's events. In a batch its methods are called from
+// many goroutines at once, except Finished, whose calls never overlap.
+type Observer interface {
+	// Submitted: the job is submitted (or resumed) and being waited for;
+	// eta is the API's estimate in seconds (0: none), waitingFor says how
+	// (see receiver.Receiver.WaitingFor).
+	Submitted(j *Job, eta float64, waitingFor string)
+	// Progress: the wait changed phase or stage.
+	Progress(j *Job, p job.Progress)
+	// Notice: something worth a line on stderr.
+	Notice(j *Job, n Notice)
+	// Finished: the runner is done with the job; o and err are what
+	// Runner.Run returns for it (o is nil when nothing was submitted).
+	Finished(j *Job, o *Outcome, err error)
+}
+
+// NopObserver ignores every event (it is a BatchObserver too); embed it
+// to observe only some.
+type NopObserver struct{}
+
+func (NopObserver) Submitted(*Job, float64, string) {}
+func (NopObserver) Progress(*Job, job.Progress)     {}
+func (NopObserver) Notice(*Job, Notice)             {}
+func (NopObserver) Finished(*Job, *Outcome, error)  {}
+func (NopObserver) Totals(Totals)                   {}
+
+// Client is the part of the API client the runner uses; *api.Client is one.
+type Client interface {
+	api.Uploader
+	Submit(ctx context.Context, ep api.Endpoint, body map[string]any) (*api.Response, error)
+	Fetch(ctx context.Context, ep api.Endpoint, id, fetchURL string) (*api.Response, error)
+}
+
+// Options configures a [Runner].
+type Options struct {
+	Client  Client           // required
+	BaseURL string           // the API base, journalled with each job (mlab wait fetches there)
+	Journal *journal.Journal // nil: nothing is journalled
+	// Receiver gives each job its webhook token; nil means poll only.
+	Receiver *receiver.Receiver
+	// Wait follows each job to its end; false submits only.
+	Wait bool
+	// Timeout bounds each job's wait; PollInterval is the first interval
+	// between polls (job.Params).
+	Timeout, PollInterval time.Duration
+	// OutputDir, if set, is where finished jobs' outputs are downloaded,
+	// by Download (required then): it returns the files' paths in the
+	// order of urls; progress asks for a progress display.
+	OutputDir string
+	Download  func(ctx context.Context, urls []string, dir string, progress bool) ([]string, error)
+	// BatchID is journalled with each job of a batch and names its plan.
+	BatchID string
+
+	Now        func() time.Time              // default time.Now
+	NewTrackID func() string                 // default ids.TrackID
+	Debug      func(format string, a ...any) // --debug lines; nil: none
+}
+
+// Runner runs jobs with one set of Options. It is safe for concurrent use.
+type Runner struct {
+	o Options
+}
+
+// New returns a runner.
+func New(o Options) *Runner {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewTrackID == nil {
+		o.NewTrackID = ids.TrackID
+	}
+	return &Runner{o: o}
+}
+
+// Journaled reports whether jobs are written to a journal (and so can be
+// resumed with mlab wait).
+func (r *Runner) Journaled() bool { return r.o.Journal != nil }
+
+// FetchURL is where a submitted job's state can be fetched.
+func (r *Runner) FetchURL(j *Job) string {
+	if j.FetchURL != "" {
+		return j.FetchURL
+	}
+	return j.Endpoint.FetchURL(r.o.BaseURL, j.ID)
+}
+
+// WaitingFor says how results will arrive, for a "submitted" line (see
+// receiver.Receiver.WaitingFor).
+func (r *Runner) WaitingFor() string { return r.o.Receiver.WaitingFor() }
+
+func (r *Runner) since(t time.Time) time.Duration { return r.o.Now().Sub(t) }
+
+func (r *Runner) debugf(format string, a ...any) {
+	if r.o.Debug != nil {
+		r.o.Debug(format, a...)
+	}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
