@@ -68,6 +68,15 @@ for people goes to stderr.
 	root.PersistentFlags().StringVar(&f.apiKeyFlag, "api-key", "", "ModelsLab API key (prefer MODELSLAB_API_KEY: flags end up in shell history)")
 	root.PersistentFlags().BoolVar(&f.debug, "debug", false, "log API calls, tunnel and webhook events to stderr (keys redacted)")
 
+	addCommands(root, f)
+	root.SetHelpCommandGroupID("tools")
+	root.SetCompletionCommandGroupID("tools")
+	return root
+}
+
+// addCommands puts every command in its help group: job commands (and the
+// history), webhook tools, tools.
+func addCommands(root *cobra.Command, f *Factory) {
 	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Job commands:"}, &cobra.Group{ID: "tools", Title: "Tools:"})
 	for _, c := range []*cobra.Command{
 		newCmdImg(f, nil),
@@ -102,7 +111,4 @@ for people goes to stderr.
 		}
 		root.AddCommand(c)
 	}
-	root.SetHelpCommandGroupID("tools")
-	root.SetCompletionCommandGroupID("tools")
-	return root
 }
