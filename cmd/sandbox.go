@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"github.com/mlabcli/mlab/internal/output"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/sandbox"
@@ -54,6 +55,9 @@ also take --sandbox, which starts one in-process for that run.`,
 func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.DurationVar(&o.Delay, "delay", 2*time.Second, "how long each job runs")
 	fl.DurationVar(&o.ETA, "eta", 0, "eta to report on submit (default: --delay)")
+	fl.DurationVar(&o.SubmitDelay, "submit-delay", 0, "answer each generation submit this long after the job was created")
+	fl.Var(&byteSize{&o.FileSize}, "file-size", "pad every output file to at least `SIZE` (e.g. 50MB)")
+	fl.Var(&byteSize{&o.FileRate}, "file-rate", "serve output files at `RATE` bytes per second (e.g. 5MB/s; 0: full speed)")
 	fl.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
 	fl.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
 	fl.DurationVar(&o.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
@@ -108,3 +112,24 @@ func keyHint(k string) string {
 	}
 	return "sandbox"
 }
+
+// byteSize is a flag holding a size with units (output.ParseBytes).
+type byteSize struct{ v *int64 }
+
+func (b *byteSize) String() string {
+	if b.v == nil || *b.v == 0 {
+		return "0"
+	}
+	return output.FormatBytes(*b.v)
+}
+
+func (b *byteSize) Set(s string) error {
+	n, err := output.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b.v = n
+	return nil
+}
+
+func (b *byteSize) Type() string { return "size" }

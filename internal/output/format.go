@@ -142,3 +142,26 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// ParseBytes parses a size for people: "1024", "500KB", "50MB", "2GB"
+// (decimal), "64KiB", "5MiB", "1GiB" (binary); case does not matter and a
+// trailing "/s" is allowed (a rate). Negative sizes are errors.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "/S")
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v*mult > 1<<62 {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 500KB, 50MB, 2GB)", s)
+	}
+	return int64(v * mult), nil
+}

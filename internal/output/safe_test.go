@@ -43,3 +43,16 @@ func FuzzSafe(f *testing.F) {
 		}
 	})
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1024": 1024, "500KB": 500e3, "50mb": 50e6, "2GB": 2e9, "64KiB": 64 << 10, "5MiB/s": 5 << 20, "1.5MB": 1.5e6, "0": 0, "7 B": 7} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MB", "-1MB", "lots", "1e30GB", "NaN"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+}

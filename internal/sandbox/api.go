@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,12 +52,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Flush lets slow (trickled) bodies reach the client as they are written.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // call is one decoded API request.
 type call struct {
 	body    map[string]any // decoded with UseNumber; nil if not a JSON object
 	bodyErr bool           // the body was present but not a JSON object
 	key     string
 	base    string
+	ctx     context.Context // the request's: done when the client gives up
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +79,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", "Invalid API Request"}, {"tip", tipLegacy}})
 		return
 	}
-	c := call{base: baseURL(r)}
+	c := call{base: baseURL(r), ctx: r.Context()}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		c.body = map[string]any{}
 	} else {
@@ -281,6 +290,17 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	s.jobs[j.idText] = j
 	s.mu.Unlock()
 	s.scheduleWebhook(j)
+	if d := s.opts.SubmitDelay; d > 0 {
+		// The job exists (and is paid for) before the answer leaves: the
+		// window in which a client that is stopped or killed has no id.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+	}
 
 	if s.opts.Immediate {
 		if j.failed {

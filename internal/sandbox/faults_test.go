@@ -958,3 +958,32 @@ func TestProxyWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitDelayAndSlowFiles: the job exists before a delayed submit
+// answers; files can be padded and trickled.
+func TestSubmitDelayAndSlowFiles(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Options{Delay: -1, SubmitDelay: 300 * time.Millisecond, FileSize: 4000, FileRate: 8000})
+	done := make(chan answer, 1)
+	start := time.Now()
+	go func() { done <- post(t, ts.URL+"/api/v6/images/text2img", text2img(nil), nil) }()
+	waitFor(t, "job created", func() bool { return s.Stats().Jobs == 1 })
+	if time.Since(start) > 250*time.Millisecond {
+		t.Fatalf("job created only after %s", time.Since(start))
+	}
+	a := <-done
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Fatalf("submit answered after %s, want >= 300ms", el)
+	}
+	url := a.body["future_links"].([]any)[0].(string)
+	start = time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(body) != 4000 || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("file of %d bytes in %s, want 4000 bytes at 8000 B/s", len(body), time.Since(start))
+	}
+}

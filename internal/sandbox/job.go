@@ -192,12 +192,47 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		writePHP(w, http.StatusInternalServerError, object{{"status", "error"}, {"message", err.Error()}})
 		return
 	}
+	if pad := s.opts.FileSize - int64(len(data)); pad > 0 {
+		data = append(data, make([]byte, pad)...)
+	}
 	w.Header().Set("Content-Type", j.kind.contentType)
 	sw := &statusWriter{ResponseWriter: w}
-	http.ServeContent(sw, r, name, j.doneAt, strings.NewReader(string(data)))
+	if rate := s.opts.FileRate; rate > 0 && r.Method == http.MethodGet {
+		s.trickle(sw, r, data, rate)
+	} else {
+		http.ServeContent(sw, r, name, j.doneAt, strings.NewReader(string(data)))
+	}
 	if r.Method == http.MethodGet && (sw.status == http.StatusOK || sw.status == http.StatusPartialContent) {
 		s.mu.Lock()
 		s.stats.Downloads++
 		s.mu.Unlock()
+	}
+}
+
+// trickle writes data at rate bytes per second, in chunks of a tenth of a
+// second, until done or the client goes away.
+func (s *Server) trickle(w http.ResponseWriter, r *http.Request, data []byte, rate int64) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	chunk := max(rate/10, 1)
+	flusher, _ := w.(http.Flusher)
+	t := time.NewTicker(time.Second * time.Duration(chunk) / time.Duration(rate))
+	defer t.Stop()
+	for len(data) > 0 {
+		n := min(int64(len(data)), chunk)
+		if _, err := w.Write(data[:n]); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		data = data[n:]
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }

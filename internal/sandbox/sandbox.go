@@ -48,6 +48,15 @@ type Options struct {
 	LateWebhookRate float64
 	// LateWebhookDelay is how late a late webhook is; default 10s.
 	LateWebhookDelay time.Duration
+	// SubmitDelay holds every generation submit's answer this long after
+	// the job was created (it runs, and its webhook is sent, meanwhile).
+	SubmitDelay time.Duration
+	// FileSize pads every generated output file to at least this many
+	// bytes (zeros after the real content, which decoders ignore), and
+	// FileRate, when positive, serves output files at this many bytes per
+	// second: big, slow downloads offline.
+	FileSize int64
+	FileRate int64
 	// ProxyWebhookRate is the share of generation jobs whose success
 	// webhook carries the proxy links as its output instead of the future
 	// links of the submit answer (the real API can send either), so that a
