@@ -100,6 +100,10 @@ type Options struct {
 	// ReadyClient does the readiness probe; nil means http.DefaultClient.
 	ReadyClient *http.Client
 
+	// Token, when set, is registered before the listener serves, so a
+	// sender that finds the port open never meets a 404 for it (mlab
+	// listen --token); Register(Token) hands that registration out.
+	Token    string
 	Buffer   int                           // per-token queue (listener.Options.Buffer)
 	OnReject func(listener.Rejection)      // every rejected request, synchronously
 	Notify   func(Notice)                  // what a person should be told
@@ -130,6 +134,9 @@ type Receiver struct {
 	served   chan struct{} // closed when Serve has returned
 
 	closeOnce sync.Once
+
+	preMu sync.Mutex
+	pre   *Registration // Options.Token's, until Register hands it out
 }
 
 // Open resolves the mode and opens the receiver. In auto mode a missing or
@@ -247,6 +254,14 @@ func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, err
 			o.OnReject(rej)
 		}
 	}})
+	if o.Token != "" {
+		pre, err := r.register(o.Token)
+		if err != nil {
+			ep.Close()
+			return nil, err
+		}
+		r.pre = pre
+	}
 	go func() {
 		err := r.l.Serve(ep.Listener)
 		if err == nil {
@@ -305,9 +320,20 @@ func (r *Receiver) Register(token string) (*Registration, error) {
 	if !r.Listening() {
 		return &Registration{Unregister: func() {}}, nil
 	}
+	r.preMu.Lock()
+	if pre := r.pre; pre != nil && pre.Token == token {
+		r.pre = nil
+		r.preMu.Unlock()
+		return pre, nil
+	}
+	r.preMu.Unlock()
 	if token == "" {
 		token = ids.Token()
 	}
+	return r.register(token)
+}
+
+func (r *Receiver) register(token string) (*Registration, error) {
 	deliveries, unregister, err := r.l.Register(token)
 	if err != nil {
 		return nil, err
