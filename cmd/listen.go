@@ -1,23 +1,16 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/mlabcli/mlab/internal/listener"
-	"github.com/mlabcli/mlab/internal/output"
-	"github.com/mlabcli/mlab/internal/tunnel"
+	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/webhook"
 	"github.com/spf13/cobra"
 )
 
@@ -50,16 +43,8 @@ type ListenOptions struct {
 	// Test hooks.
 	onReady    func(url string)          // called once the receiver is up
 	recordWrap func(io.Writer) io.Writer // wraps the record file's writer
-	drainBound time.Duration             // how long pending forwards may take at exit
+	drainBound time.Duration             // how long pending forwards may take at exit (webhook.Options.DrainBound)
 }
-
-// defaultDrainBound is how long pending forwards may still run once
-// listening stops.
-const defaultDrainBound = 3 * time.Second
-
-// listenBuffer is the listener's queue between the HTTP handlers and the
-// pump that moves deliveries into the (unbounded) processing queue.
-const listenBuffer = 1024
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 
@@ -145,10 +130,7 @@ Exit status:
 			if err := opts.validate(); err != nil {
 				return err
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runListen(cmd.Context(), opts)
+			return pickRun(runF, runListen)(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -167,30 +149,23 @@ Exit status:
 	return cmd
 }
 
+// pickRun is what a command's RunE runs: the test's runF when one is
+// given, else the command's own run.
+func pickRun[O any](runF, run func(context.Context, O) error) func(context.Context, O) error {
+	if runF != nil {
+		return runF
+	}
+	return run
+}
+
 func (o *ListenOptions) validate() error {
 	if o.Tunnel != "" {
-		m, err := tunnel.ParseMode(o.Tunnel)
-		if err != nil {
-			return flagErrorf("--tunnel: %v", err)
-		}
-		switch m {
-		case tunnel.ModeNone:
-			return flagErrorf("--tunnel none opens no receiver, and mlab listen needs one: use auto, ngrok or local")
-		case tunnel.ModeURL:
-			if o.PublicURL == "" {
-				return flagErrorf("--tunnel url needs --public-url")
-			}
-		case tunnel.ModeNgrok, tunnel.ModeLocal:
-			if o.PublicURL != "" {
-				return flagErrorf("--public-url goes with --tunnel auto (or url), not %s", m)
-			}
-		}
-		if m == tunnel.ModeNgrok && o.Listen != "" {
-			return flagErrorf("--listen has no effect with --tunnel ngrok (the tunnel needs no local port): drop it, or use --tunnel local")
+		if err := o.validateTunnel(); err != nil {
+			return err
 		}
 	}
 	if o.PublicURL != "" {
-		if _, err := tunnel.ValidatePublicURL(o.PublicURL); err != nil {
+		if _, err := receiver.ValidatePublicURL(o.PublicURL); err != nil {
 			return flagErrorf("--public-url: %v", err)
 		}
 	}
@@ -214,7 +189,31 @@ func (o *ListenOptions) validate() error {
 	return nil
 }
 
-// checkHTTPURL accepts absolute http(s) URLs.
+// validateTunnel checks --tunnel against --public-url and --listen.
+func (o *ListenOptions) validateTunnel() error {
+	m, err := receiver.ParseMode(o.Tunnel)
+	if err != nil {
+		return flagErrorf("--tunnel: %v", err)
+	}
+	switch m {
+	case receiver.ModeNone:
+		return flagErrorf("--tunnel none opens no receiver, and mlab listen needs one: use auto, ngrok or local")
+	case receiver.ModeURL:
+		if o.PublicURL == "" {
+			return flagErrorf("--tunnel url needs --public-url")
+		}
+	case receiver.ModeNgrok, receiver.ModeLocal:
+		if o.PublicURL != "" {
+			return flagErrorf("--public-url goes with --tunnel auto (or url), not %s", m)
+		}
+	}
+	if m == receiver.ModeNgrok && o.Listen != "" {
+		return flagErrorf("--listen has no effect with --tunnel ngrok (the tunnel needs no local port): drop it, or use --tunnel local")
+	}
+	return nil
+}
+
+// checkTargetURL accepts absolute http(s) URLs (--forward-to, --to).
 func checkTargetURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -226,474 +225,125 @@ func checkTargetURL(s string) error {
 	return nil
 }
 
-// listenEvent is what the listener reports: a delivery or a rejection.
-type listenEvent struct {
-	d   listener.Delivery
-	rej *listener.Rejection
-}
-
-// eventQueue is a FIFO the HTTP side pushes to without ever waiting,
-// whatever the consumer (a slow terminal, a slow disk) is doing. It holds up
-// to maxQueuedEvents events and maxQueuedBytes of bodies; past that,
-// deliveries are dropped (still answered) and counted.
-type eventQueue struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	items   []listenEvent
-	bytes   int
-	dropped int
-	closed  bool
-}
-
-const (
-	maxQueuedEvents = 100_000
-	maxQueuedBytes  = 512 << 20
-)
-
-func newEventQueue() *eventQueue {
-	q := &eventQueue{}
-	q.cond = sync.NewCond(&q.mu)
-	return q
-}
-
-func (q *eventQueue) push(ev listenEvent) {
-	q.mu.Lock()
-	switch {
-	case q.closed:
-	case len(q.items) >= maxQueuedEvents || q.bytes+len(ev.d.Body) > maxQueuedBytes:
-		q.dropped++
-	default:
-		q.items = append(q.items, ev)
-		q.bytes += len(ev.d.Body)
-	}
-	q.mu.Unlock()
-	q.cond.Signal()
-}
-
-func (q *eventQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.cond.Broadcast()
-}
-
-// pop blocks until an event is queued; false once closed and empty.
-func (q *eventQueue) pop() (listenEvent, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.closed {
-		q.cond.Wait()
-	}
-	if len(q.items) == 0 {
-		return listenEvent{}, false
-	}
-	ev := q.items[0]
-	q.items[0] = listenEvent{}
-	q.items = q.items[1:]
-	q.bytes -= len(ev.d.Body)
-	return ev, true
-}
-
-// listenSession renders and relays the deliveries of one `mlab listen`.
-type listenSession struct {
-	o    *ListenOptions
-	ios  *output.IOStreams
-	json bool
-	url  string
-	rec  *recorder
-	fw   *forwarder
-
-	outMu sync.Mutex // stdout: the processor and the forward workers write it
-
-	dd               deduper
-	n, dups, rejects int
-	recordFailed     bool
-	countReached     chan struct{}
-	countOnce        sync.Once
-}
-
+// runListen opens the record file and the receiver, then runs the listen
+// engine (internal/webhook) and renders what it reports (listenView).
 func runListen(ctx context.Context, o *ListenOptions) error {
-	f, ios := o.f, o.f.IO
-	cfg, err := f.Config()
+	cfg, err := o.f.Config()
 	if err != nil {
 		return err
 	}
-	token := o.Token
-	if token == "" {
-		if token, err = listener.NewToken(); err != nil {
-			return err
-		}
+	rec, err := o.openRecorder()
+	if err != nil {
+		return err
 	}
-	s := &listenSession{o: o, ios: ios, json: o.JSON || !ios.IsStdoutTTY(), countReached: make(chan struct{})}
-	if o.Record != "" {
-		rec, err := openRecorder(o.Record)
-		if err != nil {
-			return &ConfigError{Msg: fmt.Sprintf("--record: %v", err), Hint: "give a file in a writable directory"}
-		}
-		defer rec.close()
-		if o.recordWrap != nil {
-			rec.w = o.recordWrap(rec.f)
-		}
-		s.rec = rec
+	if rec != nil {
+		defer rec.Close()
 	}
-
-	ep, err := o.openEndpoint(ctx, cfg.NgrokAuthtoken, cfg.Tunnel)
-	if err != nil || ep == nil {
-		return err // ep == nil: interrupted while the tunnel came up
-	}
-	defer ep.Close()
-	s.url = ep.URL + "/" + token
-
-	q := newEventQueue()
-	debug := f.DebugWriter()
-	srv := listener.New(listener.Options{
-		Buffer: listenBuffer,
-		OnReject: func(r listener.Rejection) {
-			q.push(listenEvent{rej: &r})
-		},
+	v := newListenView(o.f.IO, o.JSON, o.Verbose)
+	eng := webhook.New(webhook.Options{
+		Count: o.Count, Recorder: rec, DrainBound: o.drainBound, Observer: v,
+		ForwardTo: o.ForwardTo, ForwardTimeout: o.ForwardTimeout,
 	})
-	deliveries, unregister, err := srv.Register(token)
+	rc, err := o.openReceiver(ctx, cfg.NgrokAuthtoken, cfg.Tunnel, eng.Reject)
+	if err != nil || rc == nil {
+		return err // rc == nil: interrupted while the tunnel came up
+	}
+	defer rc.Close()
+	reg, err := rc.Register(o.Token) // "" registers a fresh random token
 	if err != nil {
 		return err
 	}
-	pumpDone := make(chan struct{})
-	go func() {
-		defer close(pumpDone)
-		for d := range deliveries {
-			q.push(listenEvent{d: d})
-		}
-		q.close()
-	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ep.Listener) }()
-
-	if ep.Mode == tunnel.ModeNgrok {
-		// A fresh ngrok endpoint 404s at the edge for a moment.
-		if err := tunnel.WaitReady(ctx, http.DefaultClient, s.url, o.TunnelWait); err != nil && ctx.Err() == nil {
-			ios.Warnf("the ngrok tunnel is not routable yet (%v); deliveries may fail for a moment", err)
-		}
-	}
-	if o.ForwardTo != "" {
-		proto := "http"
-		if strings.HasPrefix(ep.URL, "https:") {
-			proto = "https"
-		}
-		s.fw = newForwarder(o.ForwardTo, proto, o.ForwardTimeout, s.reportForward)
-	}
-
-	st := ios.Styles()
-	ios.Infof("%s Webhook URL: %s %s", st.Success.Render("Ready!"), st.URL.Render(s.url), st.Muted.Render("(^C to quit)"))
-	if s.fw != nil {
-		ios.Infof("Forwarding deliveries to %s", st.URL.Render(o.ForwardTo))
-	}
-	if s.rec != nil {
-		ios.Infof("Recording deliveries to %s", o.Record)
-	}
-	if o.Count > 0 {
-		ios.Infof("Stopping after %s", countOf(o.Count, "delivery", "deliveries"))
-	}
-	if o.PrintURL {
-		s.writeOut(s.url + "\n")
-	}
-	if debug != nil {
-		fmt.Fprintf(debug, "webhook listener: %s mode, token %d chars", ep.Mode, len(token))
-	}
-	if o.onReady != nil {
-		o.onReady(s.url)
-	}
-
-	procDone := make(chan struct{})
-	go func() {
-		defer close(procDone)
-		s.process(q)
-	}()
-
-	var runErr error
-	served := false
-	select {
-	case <-ctx.Done():
-	case <-s.countReached:
-	case err := <-serveErr:
-		served = true
-		if err == nil {
-			err = errors.New("closed")
-		}
-		runErr = fmt.Errorf("the webhook receiver stopped: %w", err)
-	}
-
-	// Teardown: stop accepting (in-flight requests finish and are queued),
-	// close the token's channel, show and record everything queued, let
-	// pending forwards finish within a bound, then close the tunnel.
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	srv.Shutdown(sctx)
-	cancel()
-	unregister()
-	<-pumpDone
-	<-procDone
-	if s.fw != nil {
-		bound := o.drainBound
-		if bound <= 0 {
-			bound = defaultDrainBound
-		}
-		if n := s.fw.close(bound); n > 0 {
-			ios.Warnf("%s not forwarded: the app did not answer within %s of stopping", countOf(n, "delivery", "deliveries"), bound)
-		}
-	}
-	ep.Close()
-	if !served {
-		<-serveErr
-	}
-	_, _, dropped := srv.Stats()
-	q.mu.Lock()
-	dropped += uint64(q.dropped)
-	q.mu.Unlock()
-	if dropped > 0 {
-		ios.Warnf("%d deliveries were answered but could not be shown: mlab could not keep up", dropped)
-	}
-	ios.Infof("%s %s (%d duplicate, %d rejected)", st.Muted.Render("Stopped after"), countOf(s.n, "delivery", "deliveries"), s.dups, s.rejects)
-	if runErr != nil {
-		return &ExitError{Err: runErr, Code: ExitAPI}
+	o.printReady(v, rc.Mode, reg)
+	if err := eng.Run(ctx, rc, reg); err != nil {
+		return &ExitError{Err: err, Code: ExitAPI}
 	}
 	return nil
 }
 
-// countOf renders "1 delivery", "3 deliveries".
-func countOf(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
+// openRecorder opens --record FILE; nil without --record.
+func (o *ListenOptions) openRecorder() (*webhook.Recorder, error) {
+	if o.Record == "" {
+		return nil, nil
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	rec, err := webhook.OpenRecorder(o.Record)
+	if err != nil {
+		return nil, &ConfigError{Msg: fmt.Sprintf("--record: %v", err), Hint: "give a file in a writable directory"}
+	}
+	if o.recordWrap != nil {
+		rec.WrapWriter(o.recordWrap)
+	}
+	return rec, nil
 }
 
-// latencyText renders a round trip for people: 0.4ms, 12ms, 1.2s.
-func latencyText(d time.Duration) string {
-	switch {
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
-// openEndpoint resolves the receiver for listen. It returns (nil, nil) when
-// ctx ended while a tunnel was coming up.
-func (o *ListenOptions) openEndpoint(ctx context.Context, authtoken, cfgTunnel string) (*tunnel.Endpoint, error) {
-	f, ios := o.f, o.f.IO
-	mode := tunnel.ModeAuto
+// listenMode is listen's receiver mode: --tunnel, else MLAB_TUNNEL, with
+// --public-url meaning url. MLAB_TUNNEL=none means poll-only for job
+// commands; listen always needs a receiver, so it falls back to auto. An
+// explicit --listen wins over MLAB_TUNNEL=ngrok (ngrok has no local port).
+func (o *ListenOptions) listenMode(cfgTunnel string) (receiver.Mode, error) {
+	mode := receiver.ModeAuto
 	if o.Tunnel != "" {
-		mode, _ = tunnel.ParseMode(o.Tunnel) // validated
+		mode, _ = receiver.ParseMode(o.Tunnel) // validated
 	} else {
-		m, err := tunnel.ParseMode(cfgTunnel)
+		m, err := receiver.ParseMode(cfgTunnel)
 		if err != nil {
-			return nil, &ConfigError{Msg: "MLAB_TUNNEL: " + err.Error(), Hint: "use auto, ngrok, local or none"}
+			return "", &ConfigError{Msg: "MLAB_TUNNEL: " + err.Error(), Hint: "use auto, ngrok, local or none"}
 		}
-		// MLAB_TUNNEL=none means poll-only for job commands; listen always
-		// needs a receiver, so it falls back to auto. An explicit --listen
-		// wins over MLAB_TUNNEL=ngrok (ngrok has no local port).
-		if m != tunnel.ModeNone && !(m == tunnel.ModeNgrok && o.Listen != "") {
+		if m != receiver.ModeNone && !(m == receiver.ModeNgrok && o.Listen != "") {
 			mode = m
 		}
 	}
 	if o.PublicURL != "" {
-		mode = tunnel.ModeURL
+		mode = receiver.ModeURL
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if w := f.DebugWriter(); w != nil {
-		logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	topts := tunnel.Options{
-		Mode:           mode,
-		ListenAddr:     o.Listen,
-		PublicURL:      o.PublicURL,
-		Authtoken:      authtoken,
-		ConnectTimeout: o.TunnelWait,
-		Logger:         logger,
-		Version:        f.Build.Version,
-	}
-	openLocal := func() (*tunnel.Endpoint, error) {
-		ep, err := tunnel.Open(ctx, topts)
-		if err != nil {
-			return nil, &ConfigError{Msg: err.Error()}
-		}
-		return ep, nil
-	}
-	switch mode {
-	case tunnel.ModeLocal, tunnel.ModeURL:
-		return openLocal()
-	case tunnel.ModeAuto:
-		if strings.TrimSpace(authtoken) == "" || o.Listen != "" {
-			topts.Mode = tunnel.ModeLocal
-			ep, err := openLocal()
-			if err == nil && o.Listen == "" {
-				ios.Infof("no ngrok authtoken (NGROK_AUTHTOKEN): listening on loopback, so the URL is only reachable from this machine; set NGROK_AUTHTOKEN or use --public-url for a public one")
-			}
-			return ep, err
-		}
-		topts.Mode = tunnel.ModeNgrok
-		ep, err := tunnel.Open(ctx, topts)
-		if err == nil {
-			return ep, nil
-		}
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		ios.Warnf("%s", f.redact(fmt.Sprintf("ngrok tunnel unavailable (%v); listening on loopback instead, reachable only from this machine", err)))
-		topts.Mode = tunnel.ModeLocal
-		return openLocal()
-	}
-	// ModeNgrok
-	ep, err := tunnel.Open(ctx, topts)
+	return mode, nil
+}
+
+// openReceiver opens listen's receiver (auto falls back to loopback, never
+// to polling), its rejections going to onReject. It returns (nil, nil)
+// when ctx ended while a tunnel was coming up.
+func (o *ListenOptions) openReceiver(ctx context.Context, authtoken, cfgTunnel string, onReject func(webhook.Rejection)) (*receiver.Receiver, error) {
+	mode, err := o.listenMode(cfgTunnel)
 	if err != nil {
-		if errors.Is(err, tunnel.ErrNoAuthtoken) {
-			return nil, &ConfigError{Msg: "--tunnel ngrok needs an ngrok authtoken", Hint: "set NGROK_AUTHTOKEN (https://dashboard.ngrok.com/get-started/your-authtoken), or use --tunnel local"}
-		}
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("open the webhook receiver: %w", err)
+		return nil, err
 	}
-	return ep, nil
+	ro := o.f.receiverOptions()
+	ro.Mode, ro.ListenAddr, ro.PublicURL = mode, o.Listen, o.PublicURL
+	ro.Authtoken, ro.ConnectTimeout, ro.Fallback = authtoken, o.TunnelWait, receiver.FallbackLoopback
+	ro.Token, ro.Buffer, ro.OnReject = o.Token, webhook.Buffer, onReject
+	rc, err := receiver.Open(ctx, ro)
+	var le *receiver.LocalError
+	switch {
+	case err == nil:
+		return rc, nil
+	case errors.As(err, &le):
+		return nil, err // exit 2, with the hint to choose another --listen address
+	case ctx.Err() != nil:
+		return nil, nil
+	}
+	return nil, receiverError(ctx, err, "--tunnel local")
 }
 
-// process handles the queued events in arrival order until the queue is
-// closed and empty.
-func (s *listenSession) process(q *eventQueue) {
-	for {
-		ev, ok := q.pop()
-		if !ok {
-			return
-		}
-		if ev.rej != nil {
-			s.rejects++
-			s.reportReject(*ev.rej)
-			continue
-		}
-		if s.o.Count > 0 && s.n >= s.o.Count {
-			continue // past --count: answered, not shown
-		}
-		s.n++
-		s.handle(ev.d)
-		if s.o.Count > 0 && s.n == s.o.Count {
-			s.countOnce.Do(func() { close(s.countReached) })
-		}
+// printReady says where to send webhooks and what happens to them.
+func (o *ListenOptions) printReady(v *listenView, mode receiver.Mode, reg *receiver.Registration) {
+	ios := o.f.IO
+	st := ios.Styles()
+	ios.Infof("%s Webhook URL: %s %s", st.Success.Render("Ready!"), st.URL.Render(reg.URL), st.Muted.Render("(^C to quit)"))
+	if o.ForwardTo != "" {
+		ios.Infof("Forwarding deliveries to %s", st.URL.Render(o.ForwardTo))
 	}
-}
-
-func (s *listenSession) handle(d listener.Delivery) {
-	p, err := processDelivery(d, &s.dd)
-	if err != nil {
-		s.ios.Warnf("delivery at %s: %v", d.ReceivedAt.Format(time.TimeOnly), err)
-		return
+	if o.Record != "" {
+		ios.Infof("Recording deliveries to %s", o.Record)
 	}
-	if p.dup {
-		s.dups++
+	if o.Count > 0 {
+		ios.Infof("Stopping after %s", deliveryCount(o.Count))
 	}
-	if s.rec != nil {
-		if err := s.rec.write(p.line); err != nil && !s.recordFailed {
-			s.recordFailed = true
-			s.ios.Warnf("%v; not recording any more, listening goes on", err)
-			s.rec = nil
-		}
+	if o.PrintURL {
+		v.writeOut(reg.URL + "\n")
 	}
-	if s.json {
-		s.writeOut(string(p.line))
-	} else {
-		s.writeOut(s.humanLine(p))
+	if debug := o.f.DebugWriter(); debug != nil {
+		fmt.Fprintf(debug, "webhook listener: %s mode, token %d chars", mode, len(reg.Token))
 	}
-	if s.fw != nil && !s.fw.enqueue(d, p.sum) {
-		s.ios.Warnf("forward queue full: %s not forwarded", describeDelivery(p.sum))
+	if o.onReady != nil {
+		o.onReady(reg.URL)
 	}
-}
-
-func (s *listenSession) writeOut(text string) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	io.WriteString(s.ios.Out, text)
-}
-
-// describe names a delivery in one short phrase: "generation 1347 (track_id x)".
-func describeDelivery(sum deliverySummary) string {
-	var b strings.Builder
-	b.WriteString(sum.Kind)
-	if sum.ID != "" {
-		b.WriteString(" " + sum.ID)
-	}
-	if sum.TrackID != "" {
-		b.WriteString(" (track_id " + sum.TrackID + ")")
-	}
-	return b.String()
-}
-
-// humanLine renders one delivery for a terminal:
-//
-//	15:04:05  --> success  generation  id 134701497  track_id mlab-1f..  412 B  duplicate
-func (s *listenSession) humanLine(p *processedDelivery) string {
-	st := s.ios.Styles()
-	var b strings.Builder
-	b.WriteString(st.Muted.Render(p.d.ReceivedAt.Format(time.TimeOnly)))
-	b.WriteString("  " + st.Muted.Render("-->") + " ")
-	b.WriteString(deliveryStatusStyle(st, p.sum.Status).Render(fmt.Sprintf("%-10s", firstNonEmpty(p.sum.Status, "-"))))
-	b.WriteString(" " + st.Bold.Render(fmt.Sprintf("%-10s", p.sum.Kind)))
-	if p.sum.ID != "" {
-		b.WriteString("  id " + st.ID.Render(p.sum.ID))
-	}
-	if p.sum.TrackID != "" {
-		b.WriteString("  track_id " + st.ID.Render(p.sum.TrackID))
-	}
-	b.WriteString("  " + st.Muted.Render(bodySize(len(p.d.Body))))
-	if p.dup {
-		b.WriteString("  " + st.Warn.Render("duplicate"))
-	}
-	b.WriteString("\n")
-	if s.o.Verbose {
-		b.WriteString(st.Muted.Render(fmt.Sprintf("    %s %s from %s", p.d.Method, p.d.Path, p.d.RemoteAddr)) + "\n")
-		h := flattenHeaders(p.d.Header)
-		for _, k := range sortedHeaderNames(h) {
-			b.WriteString("    " + st.Muted.Render(k+":") + " " + h[k] + "\n")
-		}
-		var pretty bytes.Buffer
-		if json.Indent(&pretty, p.d.Body, "    ", "  ") == nil {
-			b.WriteString("    " + pretty.String() + "\n")
-		}
-	}
-	return b.String()
-}
-
-func deliveryStatusStyle(st *output.Styles, status string) interface{ Render(...string) string } {
-	switch strings.ToLower(status) {
-	case "success", "completed", "trained", "succeeded", "deployed":
-		return st.Success
-	case "failed", "error", "cancelled", "canceled":
-		return st.Error
-	case "":
-		return st.Muted
-	}
-	return st.Warn
-}
-
-func (s *listenSession) reportReject(r listener.Rejection) {
-	s.ios.Warnf("%s %s from %s answered %d: %s", r.Method, r.Path, r.RemoteAddr, r.Status, r.Reason)
-}
-
-// reportForward shows the app's answer to a forwarded delivery (called from
-// the forward workers).
-func (s *listenSession) reportForward(r forwardResult) {
-	if r.err != nil {
-		s.ios.Warnf("<-- forwarding %s to %s failed: %v; listening goes on", describeDelivery(r.sum), r.url, r.err)
-		return
-	}
-	st := s.ios.Styles()
-	code := fmt.Sprintf("[%d]", r.status)
-	if r.status >= 200 && r.status < 300 {
-		code = st.Success.Render(code)
-	} else {
-		code = st.Error.Render(code)
-	}
-	line := fmt.Sprintf("%s  %s %s POST %s  %s  %s", st.Muted.Render(time.Now().Format(time.TimeOnly)), st.Muted.Render("<--"), code, r.url, describeDelivery(r.sum), st.Muted.Render(latencyText(r.elapsed)))
-	if s.json {
-		s.ios.Infof("%s", line) // stdout is for the JSON lines
-		return
-	}
-	s.writeOut(line + "\n")
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mlabcli/mlab/internal/webhook"
 )
 
 // lateAnswer is when an answer counts as late. ModelsLab gives a receiver 30 s;
@@ -88,6 +90,21 @@ func sendLoad(hook string, senders, total int) loadResult {
 	return res
 }
 
+// listenUnderLoad runs `mlab listen` in-process with o, sends it the
+// load, stops it and fails tb if it failed or any delivery did.
+func listenUnderLoad(tb testing.TB, o *ListenOptions, senders, total int) loadResult {
+	tb.Helper()
+	hook, stop := startListen(tb, o)
+	res := sendLoad(hook, senders, total)
+	if err := stop(); err != nil {
+		tb.Fatal(err)
+	}
+	if len(res.failures) > 0 {
+		tb.Fatalf("%d failed deliveries, first: %s", len(res.failures), res.failures[0])
+	}
+	return res
+}
+
 // checkAllShown checks that stdout holds exactly one JSON line for each of
 // the total deliveries.
 func checkAllShown(tb testing.TB, stdout string, total int) {
@@ -96,11 +113,11 @@ func checkAllShown(tb testing.TB, stdout string, total int) {
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var l deliveryLine
+		var l webhook.Line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			tb.Fatalf("bad line %q: %v", sc.Text(), err)
 		}
-		id := summarize(l.Body).ID
+		id := webhook.Summarize(l.Body).ID
 		if seen[id] {
 			tb.Fatalf("delivery %s shown twice", id)
 		}
@@ -121,14 +138,7 @@ func TestListenThousandDeliveries(t *testing.T) {
 	var stdout, errOut lockedBuffer
 	rec := filepath.Join(t.TempDir(), "rec.jsonl")
 	o := &ListenOptions{f: testFactory(t, &stdout, &errOut), JSON: true, Record: rec}
-	hook, stop := startListen(t, o)
-	res := sendLoad(hook, senders, total)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if len(res.failures) > 0 {
-		t.Fatalf("%d failed deliveries, first: %s", len(res.failures), res.failures[0])
-	}
+	res := listenUnderLoad(t, o, senders, total)
 	if late := res.latencies[len(res.latencies)-1]; late > lateAnswer {
 		t.Fatalf("slowest answer %s (p99 %s): later than %s", late, res.quantile(0.99), lateAnswer)
 	}
@@ -162,14 +172,7 @@ func BenchmarkListenDeliveries(b *testing.B) {
 	for b.Loop() {
 		var stdout lockedBuffer
 		o := &ListenOptions{f: testFactory(b, &stdout, io.Discard), JSON: true, Record: filepath.Join(b.TempDir(), "rec.jsonl")}
-		hook, stop := startListen(b, o)
-		res := sendLoad(hook, senders, total)
-		if err := stop(); err != nil {
-			b.Fatal(err)
-		}
-		if len(res.failures) > 0 {
-			b.Fatalf("%d failed deliveries, first: %s", len(res.failures), res.failures[0])
-		}
+		res := listenUnderLoad(b, o, senders, total)
 		checkAllShown(b, stdout.String(), total)
 		lat = append(lat, res.latencies...)
 		wall += res.wall

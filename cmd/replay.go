@@ -1,19 +1,15 @@
 package cmd
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/webhook"
 	"github.com/spf13/cobra"
 )
 
@@ -65,20 +61,10 @@ Exit status:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.File = args[0]
-			if opts.To == "" {
-				return flagErrorf("--to URL is required: where to send the deliveries")
+			if err := opts.validate(args[0]); err != nil {
+				return err
 			}
-			if err := checkTargetURL(opts.To); err != nil {
-				return flagErrorf("--to %q: %v", opts.To, err)
-			}
-			if opts.Timeout <= 0 {
-				return flagErrorf("--timeout must be positive")
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return runReplay(cmd.Context(), opts)
+			return pickRun(runF, runReplay)(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -90,89 +76,18 @@ Exit status:
 	return cmd
 }
 
-// recordedDelivery is one usable line of a record file.
-type recordedDelivery struct {
-	lineNo int
-	line   deliveryLine
-	body   []byte
-	sum    deliverySummary
-}
-
-// readRecords parses a JSON-lines record. Lines that are not deliveries are
-// reported through warn and skipped.
-func readRecords(r io.Reader, warn func(string, ...any)) ([]recordedDelivery, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var out []recordedDelivery
-	for n := 1; ; n++ {
-		raw, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(raw)) > 0 {
-			complete := bytes.HasSuffix(raw, []byte("\n"))
-			var l deliveryLine
-			if jerr := json.Unmarshal(raw, &l); jerr != nil {
-				if !complete {
-					warn("line %d is incomplete (a recording cut short?): skipped", n)
-				} else {
-					warn("line %d is not a recorded delivery (%v): skipped", n, jerr)
-				}
-			} else if body, berr := l.bodyBytes(); berr != nil {
-				warn("line %d has no body: skipped", n)
-			} else {
-				out = append(out, recordedDelivery{lineNo: n, line: l, body: body, sum: summarize(body)})
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
+func (o *ReplayOptions) validate(file string) error {
+	o.File = file
+	if o.To == "" {
+		return flagErrorf("--to URL is required: where to send the deliveries")
 	}
-}
-
-// sendResult is the outcome of one POST by replay or trigger.
-type sendResult struct {
-	status  int
-	elapsed time.Duration
-	err     error
-}
-
-func (r sendResult) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
-
-// postDelivery sends body to url with the given headers and reports the
-// receiver's answer.
-func postDelivery(ctx context.Context, client *http.Client, method, url string, header http.Header, body []byte) sendResult {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return sendResult{err: err}
+	if err := checkTargetURL(o.To); err != nil {
+		return flagErrorf("--to %q: %v", o.To, err)
 	}
-	for k, vs := range header {
-		if !hopHeaders[k] {
-			req.Header[k] = append([]string(nil), vs...)
-		}
+	if o.Timeout <= 0 {
+		return flagErrorf("--timeout must be positive")
 	}
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	res := sendResult{elapsed: time.Since(start)}
-	if err != nil {
-		res.err = plainNetError(err)
-		return res
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	res.status = resp.StatusCode
-	return res
-}
-
-func newSendClient(timeout time.Duration) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return nil
 }
 
 // sendLine is the --json shape of one delivery sent by replay or trigger.
@@ -189,93 +104,85 @@ type sendLine struct {
 }
 
 // printSend reports one send: a JSON line, or a human line on stdout.
-func printSend(ios *output.IOStreams, asJSON bool, l sendLine, res sendResult) {
-	l.StatusCode, l.ElapsedMS = res.status, res.elapsed.Milliseconds()
-	if res.err != nil {
-		l.Error = res.err.Error()
-	} else if !res.ok() {
-		l.Error = fmt.Sprintf("answered %d %s", res.status, http.StatusText(res.status))
+func printSend(ios *output.IOStreams, asJSON bool, l sendLine, res webhook.Result) {
+	l.StatusCode, l.ElapsedMS = res.Status, res.Elapsed.Milliseconds()
+	if res.Err != nil {
+		l.Error = res.Err.Error()
+	} else if !res.OK() {
+		l.Error = fmt.Sprintf("answered %d %s", res.Status, http.StatusText(res.Status))
 	}
 	if asJSON {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		enc.Encode(l)
-		ios.Out.Write(buf.Bytes())
+		line, _ := webhook.Marshal(l)
+		ios.Out.Write(append(line, '\n'))
 		return
 	}
 	st := ios.Styles()
-	what := describeDelivery(deliverySummary{Kind: l.Kind, ID: l.ID, TrackID: l.TrackID})
-	if res.err != nil {
-		fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", st.Error.Render("[---]"), l.To, what, res.err)
+	what := webhook.Summary{Kind: l.Kind, ID: l.ID, TrackID: l.TrackID}.Describe()
+	if res.Err != nil {
+		fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", st.Error.Render("[---]"), l.To, what, res.Err)
 		return
 	}
-	code := fmt.Sprintf("[%d]", res.status)
-	if res.ok() {
+	code := fmt.Sprintf("[%d]", res.Status)
+	if res.OK() {
 		code = st.Success.Render(code)
 	} else {
 		code = st.Error.Render(code)
 	}
-	fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", code, l.To, what, st.Muted.Render(latencyText(res.elapsed)))
+	fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", code, l.To, what, st.Muted.Render(output.FormatLatency(res.Elapsed)))
 }
 
 func runReplay(ctx context.Context, o *ReplayOptions) error {
 	ios := o.f.IO
-	var in io.Reader = ios.In
-	if o.File != "-" {
-		fh, err := os.Open(o.File)
-		if err != nil {
-			return flagErrorf("read %s: %v", o.File, err)
-		}
-		defer fh.Close()
-		in = fh
-	}
-	recs, err := readRecords(in, ios.Warnf)
+	recs, err := o.readRecords()
 	if err != nil {
-		return flagErrorf("read %s: %v", o.File, err)
+		return err
 	}
 	if len(recs) == 0 {
 		ios.Infof("no deliveries in %s: nothing to replay", o.File)
 		return nil
 	}
-	var sel []recordedDelivery
-	for _, r := range recs {
-		if len(o.IDs) > 0 && !slices.Contains(o.IDs, r.sum.ID) {
-			continue
-		}
-		if len(o.TrackIDs) > 0 && !slices.Contains(o.TrackIDs, r.sum.TrackID) {
-			continue
-		}
-		sel = append(sel, r)
-	}
+	sel := webhook.Filter(recs, o.IDs, o.TrackIDs)
 	if len(sel) == 0 {
-		return flagErrorf("none of the %s in %s matches the --id/--track-id filters", countOf(len(recs), "delivery", "deliveries"), o.File)
+		return flagErrorf("none of the %s in %s matches the --id/--track-id filters", deliveryCount(len(recs)), o.File)
 	}
-	client := newSendClient(o.Timeout)
+	client := webhook.NewClient(o.Timeout)
 	defer client.CloseIdleConnections()
 	failed := 0
 	for i, r := range sel {
 		if ctx.Err() != nil {
-			return fmt.Errorf("replay interrupted after %d of %s: %w", i, countOf(len(sel), "delivery", "deliveries"), ctx.Err())
+			return fmt.Errorf("replay interrupted after %d of %s: %w", i, deliveryCount(len(sel)), ctx.Err())
 		}
-		h := http.Header{}
-		for k, v := range r.line.Headers {
-			h.Set(k, v)
-		}
-		method := r.line.Method
-		if method == "" {
-			method = http.MethodPost
-		}
-		res := postDelivery(ctx, client, method, o.To, h, r.body)
-		if !res.ok() {
+		res := webhook.Send(ctx, client, r.Request(o.To))
+		if !res.OK() {
 			failed++
 		}
-		printSend(ios, o.JSON, sendLine{Line: r.lineNo, Kind: r.sum.Kind, ID: r.sum.ID, TrackID: r.sum.TrackID, To: o.To}, res)
+		printSend(ios, o.JSON, sendLine{Line: r.LineNo, Kind: r.Summary.Kind, ID: r.Summary.ID, TrackID: r.Summary.TrackID, To: o.To}, res)
 	}
 	if failed > 0 {
-		err := fmt.Errorf("%d of %s failed", failed, countOf(len(sel), "delivery", "deliveries"))
+		err := fmt.Errorf("%d of %s failed", failed, deliveryCount(len(sel)))
 		return &ExitError{Err: err, Hint: "is the receiver at " + o.To + " up, and does it answer 2xx?", Code: ExitAPI}
 	}
-	ios.Successf("replayed %s to %s", countOf(len(sel), "delivery", "deliveries"), o.To)
+	ios.Successf("replayed %s to %s", deliveryCount(len(sel)), o.To)
 	return nil
 }
+
+// readRecords reads FILE ("-": stdin); bad lines are warned about and skipped.
+func (o *ReplayOptions) readRecords() ([]webhook.Record, error) {
+	var in io.Reader = o.f.IO.In
+	if o.File != "-" {
+		fh, err := os.Open(o.File)
+		if err != nil {
+			return nil, flagErrorf("read %s: %v", o.File, err)
+		}
+		defer fh.Close()
+		in = fh
+	}
+	recs, err := webhook.ReadRecords(in, o.f.IO.Warnf)
+	if err != nil {
+		return nil, flagErrorf("read %s: %v", o.File, err)
+	}
+	return recs, nil
+}
+
+// deliveryCount counts deliveries for people: "1 delivery", "4 deliveries".
+func deliveryCount(n int) string { return output.Plural(n, "delivery", "deliveries") }

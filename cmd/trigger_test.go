@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,58 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlabcli/mlab/internal/listener"
+	"github.com/mlabcli/mlab/internal/webhook"
 )
-
-func TestTriggerPayloadsHaveTheDocumentedShapes(t *testing.T) {
-	cases := []struct {
-		event  string
-		nested bool
-		id     string
-		doc    string // the documented sample whose keys the payload must have
-		kind   string
-	}{
-		{"success", false, "", "webhook.success.json", kindGeneration},
-		{"failed", false, "", "webhook.failed.json", kindGeneration},
-		{"training", false, "", "lora_fine_tune.webhook.json", kindTraining},
-		{"workflow", false, "", "workflows.webhook.overview.json", kindWorkflow},
-		{"workflow", true, "", "workflows.webhook.webhooks-page.json", kindWorkflow},
-		{"success", false, "134701497", "webhook.success.json", kindGeneration},
-		{"workflow", true, "exec_1", "workflows.webhook.webhooks-page.json", kindWorkflow},
-	}
-	for _, c := range cases {
-		o := &TriggerOptions{Event: c.event, Nested: c.nested, ID: c.id, now: func() time.Time { return time.Unix(1767349845, 0) }}
-		body, err := marshalNoEscape(o.samplePayload())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got, want map[string]any
-		if err := json.Unmarshal(body, &got); err != nil {
-			t.Fatal(err)
-		}
-		json.Unmarshal(readPayload(t, c.doc), &want)
-		for k := range want {
-			if _, ok := got[k]; !ok {
-				t.Errorf("%s: key %q of %s missing: %s", c.event, k, c.doc, body)
-			}
-		}
-		sum := summarize(body)
-		if sum.Kind != c.kind || sum.ID == "" || (c.id != "" && sum.ID != c.id) {
-			t.Errorf("%s: summary %+v", c.event, sum)
-		}
-		if c.event == "success" && c.id == "134701497" && !bytes.Contains(body, []byte(`"id":134701497,`)) {
-			t.Errorf("numeric id not sent as a number: %s", body)
-		}
-	}
-	a, _ := marshalNoEscape((&TriggerOptions{Event: "success"}).samplePayload())
-	b, _ := marshalNoEscape((&TriggerOptions{Event: "success"}).samplePayload())
-	if summarize(a).ID == summarize(b).ID || summarize(a).TrackID == summarize(b).TrackID {
-		t.Fatalf("ids not fresh: %s %s", a, b)
-	}
-	if idValue("007") != "007" || idValue("12") != json.Number("12") || idValue("abc") != "abc" {
-		t.Fatal("idValue")
-	}
-}
 
 type capture struct {
 	mu      sync.Mutex
@@ -91,16 +40,16 @@ func TestReplaySendsRecordedBodiesByteForByte(t *testing.T) {
 	rec := filepath.Join(dir, "rec.jsonl")
 	files := []string{"webhook.success.json", "webhook.failed.json", "lora_fine_tune.webhook.json", "workflows.webhook.overview.json", "workflows.webhook.webhooks-page.json"}
 	var lines []byte
-	var dd deduper
+	var dd webhook.Deduper
 	for _, name := range files {
-		p, err := processDelivery(listener.Delivery{
+		p, err := webhook.Process(webhook.Delivery{
 			Method: "POST", Path: "/t", Body: readPayload(t, name), ReceivedAt: time.Now(),
 			Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "User-Agent": {"ModelsLab-Webhook/1.0"}, "Connection": {"close"}},
 		}, &dd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines = append(lines, p.line...)
+		lines = append(lines, p.Line...)
 	}
 	os.WriteFile(rec, lines, 0o600)
 

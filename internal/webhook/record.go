@@ -1,4 +1,4 @@
-package cmd
+package webhook
 
 import (
 	"errors"
@@ -7,23 +7,25 @@ import (
 	"os"
 )
 
-// recorder appends deliveries to a JSON-lines file, crash-safely: the file
+// Recorder appends deliveries to a JSON-lines file, crash-safely: the file
 // is opened O_APPEND and every line is written with a single write of the
 // complete line, so a process killed at any moment leaves only complete
 // lines (and at worst no trailing newline after the last one, which the
-// next run repairs before appending).
-type recorder struct {
+// next [OpenRecorder] repairs before appending).
+type Recorder struct {
 	path string
 	f    *os.File
-	w    io.Writer // f, or a wrapper in tests
+	w    io.Writer // f, or a wrapper (WrapWriter)
 }
 
-func openRecorder(path string) (*recorder, error) {
+// OpenRecorder opens (or creates, mode 0600) the record file at path for
+// appending, ending a partial last line left by a killed run.
+func OpenRecorder(path string) (*Recorder, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	r := &recorder{path: path, f: f, w: f}
+	r := &Recorder{path: path, f: f, w: f}
 	// A previous run killed mid-write may have left a partial last line:
 	// end it, so our first line stays a line of its own.
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
@@ -43,8 +45,12 @@ func openRecorder(path string) (*recorder, error) {
 	return r, nil
 }
 
-// write appends one complete line (newline included) in one write.
-func (r *recorder) write(line []byte) error {
+// WrapWriter puts wrap around the file's writer (a slow disk, in tests).
+// Call it before the first Write.
+func (r *Recorder) WrapWriter(wrap func(io.Writer) io.Writer) { r.w = wrap(r.f) }
+
+// Write appends one complete line (newline included) in one write.
+func (r *Recorder) Write(line []byte) error {
 	n, err := r.w.Write(line)
 	if err == nil && n < len(line) {
 		err = io.ErrShortWrite
@@ -55,7 +61,8 @@ func (r *recorder) write(line []byte) error {
 	return nil
 }
 
-func (r *recorder) close() error {
+// Close closes the file; closing twice is not an error.
+func (r *Recorder) Close() error {
 	if err := r.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("close %s: %w", r.path, err)
 	}
