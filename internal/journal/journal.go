@@ -258,37 +258,20 @@ func (j *Journal) Forget(trackID string, submittedAt time.Time) error {
 
 // settle rewrites an intent under the exclusive lock.
 func (j *Journal) settle(trackID string, submittedAt time.Time, fn func(*Entry)) error {
-	unlock, err := j.lock(true)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s, err := j.readLocked()
-	if err != nil {
-		return err
-	}
-	var cur *record
-	for i := range s.latest {
-		r := &s.latest[i]
-		if r.ID == "" && r.TrackID == trackID && r.SubmittedAt.Equal(submittedAt) {
-			cur = r
+	return j.rewrite(func(s *snapshot) *record {
+		var cur *record
+		for i := range s.latest {
+			r := &s.latest[i]
+			if r.ID == "" && r.TrackID == trackID && r.SubmittedAt.Equal(submittedAt) {
+				cur = r
+			}
 		}
-	}
-	if cur == nil {
-		return ErrNotFound
-	}
-	e, err := cur.entry()
-	if err != nil {
-		return err
-	}
-	fn(&e)
-	e.TrackID, e.SubmittedAt, e.UpdatedAt = trackID, cur.SubmittedAt, time.Now().UTC()
-	clean(&e)
-	line, err := encode(&e)
-	if err != nil {
-		return err
-	}
-	return j.appendLocked(line)
+		return cur
+	}, func(e *Entry) {
+		at := e.SubmittedAt
+		fn(e)
+		e.TrackID, e.SubmittedAt = trackID, at
+	})
 }
 
 // Update applies fn to the newest entry whose ID (or, failing that,
@@ -300,6 +283,19 @@ func (j *Journal) Update(id string, fn func(*Entry)) error {
 	if id == "" {
 		return ErrNotFound
 	}
+	return j.rewrite(func(s *snapshot) *record { return s.find(id, true) }, func(e *Entry) {
+		idv, track := e.ID, e.TrackID
+		fn(e)
+		e.ID, e.TrackID = idv, track
+		if e.Status == "" {
+			e.Status = StatusProcessing
+		}
+	})
+}
+
+// rewrite appends a new record of the entry find picks, changed by fn,
+// under the exclusive lock; ErrNotFound when find picks none.
+func (j *Journal) rewrite(find func(*snapshot) *record, fn func(*Entry)) error {
 	unlock, err := j.lock(true)
 	if err != nil {
 		return err
@@ -309,7 +305,7 @@ func (j *Journal) Update(id string, fn func(*Entry)) error {
 	if err != nil {
 		return err
 	}
-	cur := s.find(id, true)
+	cur := find(s)
 	if cur == nil {
 		return ErrNotFound
 	}
@@ -317,12 +313,7 @@ func (j *Journal) Update(id string, fn func(*Entry)) error {
 	if err != nil {
 		return err
 	}
-	idv, track := e.ID, e.TrackID
 	fn(&e)
-	e.ID, e.TrackID = idv, track
-	if e.Status == "" {
-		e.Status = StatusProcessing
-	}
 	e.UpdatedAt = time.Now().UTC()
 	clean(&e)
 	line, err := encode(&e)
