@@ -20,8 +20,15 @@ type Cell struct {
 }
 
 // WriteTable writes a bold header and rows as left-aligned columns two
-// spaces apart, for people. The last column is not padded.
+// spaces apart, for people. The last column is not padded. Cell texts are
+// untrusted (ids and paths from the API and the journal): they are shown
+// through Safe.
 func WriteTable(w io.Writer, st *Styles, header []string, rows [][]Cell) error {
+	for _, r := range rows {
+		for i := range r {
+			r[i].Text = Safe(r[i].Text)
+		}
+	}
 	widths := make([]int, len(header))
 	for i, h := range header {
 		widths[i] = lipgloss.Width(h)
@@ -134,7 +141,7 @@ func WriteHistoryLine(w io.Writer, e *journal.Entry) error {
 		if v == "" {
 			v = "-"
 		}
-		fields[i] = v
+		fields[i] = Safe(v)
 	}
 	_, err := fmt.Fprintln(w, strings.Join(fields, "\t"))
 	return err

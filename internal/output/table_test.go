@@ -140,3 +140,26 @@ func TestHistoryFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryIsTerminalSafe: a journalled id or file name carrying escape
+// sequences reaches the terminal as visible escapes (issue 13).
+func TestHistoryIsTerminalSafe(t *testing.T) {
+	e := journal.Entry{ID: "1\x1b[2J", TrackID: "t\x1b]52;c;ZXZpbA==\x07", Kind: "img", Endpoint: "text2img", Status: "success",
+		SubmittedAt: time.Now(), Files: []string{"out/a\u202egnp.exe"}}
+	var table, line strings.Builder
+	ios, _, _, _ := Test()
+	if err := WriteHistoryTable(&table, ios.Styles(), []journal.Entry{e}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHistoryLine(&line, &e); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []string{table.String(), line.String()} {
+		if strings.ContainsAny(got, "\x1b\x07\u202e") {
+			t.Fatalf("raw control characters reached the output: %q", got)
+		}
+		if !strings.Contains(got, `\x1b`) {
+			t.Fatalf("escapes not shown: %q", got)
+		}
+	}
+}
