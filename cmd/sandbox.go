@@ -55,6 +55,7 @@ also take --sandbox, which starts one in-process for that run.`,
 func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.DurationVar(&o.Delay, "delay", 2*time.Second, "how long each job runs")
 	fl.DurationVar(&o.ETA, "eta", 0, "eta to report on submit (default: --delay)")
+	fl.Float64Var(&o.ETAError, "eta-error", 0, "report each job's eta off by up to this share of its true duration (0.3: ±30%, seeded)")
 	fl.DurationVar(&o.SubmitDelay, "submit-delay", 0, "answer each generation submit this long after the job was created")
 	fl.Var(&byteSize{&o.FileSize}, "file-size", "pad every output file to at least `SIZE` (e.g. 50MB)")
 	fl.Var(&byteSize{&o.FileRate}, "file-rate", "serve output files at `RATE` bytes per second (e.g. 5MB/s; 0: full speed)")

@@ -327,7 +327,7 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 		msgKey = "messege"
 	}
 	ans = append(ans,
-		field{"eta", seconds(s.opts.ETA)},
+		field{"eta", s.etaOf(j)},
 		field{msgKey, msgEstimated},
 		field{"webhook_status", ""},
 		field{"fetch_result", j.fetchResult},
@@ -431,4 +431,13 @@ func number(v any) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// etaOf is the eta a job's submit answer reports: Options.ETA, or with
+// ETAError the job's true duration off by its drawn factor.
+func (s *Server) etaOf(j *job) any {
+	if s.opts.ETAError <= 0 {
+		return seconds(s.opts.ETA)
+	}
+	return seconds(max(time.Duration(float64(j.fate.dur)*j.fate.etaFactor), 0).Round(100 * time.Millisecond))
 }

@@ -23,6 +23,9 @@ type fate struct {
 	// future links the submit announced (the real API can), so a client
 	// must confirm it with a fetch.
 	proxy bool
+	// etaFactor scales the eta reported on submit when ETAError is set:
+	// the job's true duration times a factor in [1-ETAError, 1+ETAError].
+	etaFactor float64
 }
 
 // fateOf draws the fate of the job named name ("job 134701497"). It
@@ -35,6 +38,7 @@ func (s *Server) fateOf(name string) fate {
 	r := rand.New(rand.NewPCG(s.seed, h.Sum64()))
 	uDur, uDrop, uDup, uLate := r.Float64(), r.Float64(), r.Float64(), r.Float64()
 	uProxy := r.Float64() // drawn after the others: adding it changed none of theirs
+	uETA := r.Float64()
 	o := &s.opts
 	f := fate{dur: o.Delay}
 	if o.DelayMax > o.Delay {
@@ -45,6 +49,7 @@ func (s *Server) fateOf(name string) fate {
 	f.dup = o.DuplicateWebhooks || uDup < o.DuplicateWebhookRate
 	f.late = uLate < o.LateWebhookRate
 	f.proxy = uProxy < o.ProxyWebhookRate
+	f.etaFactor = 1 + o.ETAError*(2*uETA-1)
 	return f
 }
 

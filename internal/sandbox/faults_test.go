@@ -987,3 +987,37 @@ func TestSubmitDelayAndSlowFiles(t *testing.T) {
 		t.Fatalf("file of %d bytes in %s, want 4000 bytes at 8000 B/s", len(body), time.Since(start))
 	}
 }
+
+// TestETAErrorAndProbes: with ETAError the reported eta is the job's true
+// duration off by at most that share, differently per job; HEAD and ranged
+// GETs of output files count as probes.
+func TestETAErrorAndProbes(t *testing.T) {
+	t.Parallel()
+	s, ts := newSandbox(t, Options{Delay: 1 * time.Second, DelayMax: 5 * time.Second, ETAError: 0.3, Seed: 7})
+	etas := map[float64]bool{}
+	var url string
+	for range 8 {
+		a := post(t, ts.URL+"/api/v6/images/text2img", text2img(nil), nil)
+		eta, _ := a.body["eta"].(json.Number).Float64()
+		if eta < 0.7*1 || eta > 1.3*5 {
+			t.Fatalf("eta %v outside ±30%% of 1-5 s", eta)
+		}
+		etas[eta] = true
+		url = a.body["future_links"].([]any)[0].(string)
+	}
+	if len(etas) < 4 {
+		t.Fatalf("etas %v: want them to differ per job", etas)
+	}
+	req, _ := http.NewRequest(http.MethodHead, url, nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	req, _ = http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Range", "bytes=0-0")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if st := s.Stats(); st.Probes != 2 || st.Downloads != 0 {
+		t.Fatalf("stats %+v: want 2 probes, 0 downloads", st)
+	}
+}

@@ -171,6 +171,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if !getOrHead(w, r) {
 		return
 	}
+	if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
+		s.mu.Lock()
+		s.stats.Probes++
+		s.mu.Unlock()
+	}
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	dot := strings.LastIndexByte(name, '.')
 	dash := strings.LastIndexByte(name, '-')

@@ -48,6 +48,10 @@ type Options struct {
 	LateWebhookRate float64
 	// LateWebhookDelay is how late a late webhook is; default 10s.
 	LateWebhookDelay time.Duration
+	// ETAError, when positive, makes the eta reported on submit the job's
+	// true duration off by up to this share either way (0.3: ±30%), drawn
+	// from Seed per job, instead of ETA: clients must not trust it too much.
+	ETAError float64
 	// SubmitDelay holds every generation submit's answer this long after
 	// the job was created (it runs, and its webhook is sent, meanwhile).
 	SubmitDelay time.Duration
@@ -161,6 +165,9 @@ type Stats struct {
 	// WebhookErrors counts webhook POSTs that got no HTTP answer
 	// (connection refused, timeout, cancelled by Close).
 	WebhookErrors int `json:"webhook_errors"`
+	// Probes counts HEAD requests and ranged GETs of output files (links
+	// watched for readiness), ready or not.
+	Probes int `json:"probes"`
 	// Downloads counts output files served with 200 or 206 to a GET
 	// (generation and workflow outputs, not uploads).
 	Downloads int `json:"downloads"`
