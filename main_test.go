@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,13 +91,18 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"wait-journal":     cmdWaitJournal,
 	"capture":          cmdCapture,
 	"unique-ids":       cmdUniqueIDs,
+	"exits-within":     cmdExitsWithin,
+	"interrupt-submit": cmdInterruptSubmit,
+	"wait-submits":     cmdWaitSubmits,
+	"submits-once":     cmdSubmitsOnce,
+	"fakeapi":          cmdFakeAPI,
 }
 
 var sandboxes sync.Map // *testscript.TestScript → *sandbox.Server
 
-// sandbox [FLAGS] takes the flags of `mlab sandbox` (default --delay 300ms),
-// starts an in-process sandbox API for this script and points
-// MODELSLAB_BASE_URL at it.
+// sandbox [--addr HOST:PORT] [FLAGS] takes the flags of `mlab sandbox`
+// (default --delay 300ms), starts an in-process sandbox API for this script
+// (on --addr, default 127.0.0.1:0) and points MODELSLAB_BASE_URL at it.
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! sandbox")
@@ -102,13 +110,14 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	fs := pflag.NewFlagSet("sandbox", pflag.ContinueOnError)
 	var o sandbox.Options
 	cmd.SandboxFlags(fs, &o)
+	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	// Scripts want quick jobs unless they say otherwise.
 	fs.Set("delay", "300ms")
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("sandbox: %v", err)
 	}
 	srv := sandbox.New(o)
-	base, err := srv.Start("127.0.0.1:0")
+	base, err := srv.Start(*addr)
 	ts.Check(err)
 	ts.Defer(func() { srv.Close() })
 	sandboxes.Store(ts, srv)
@@ -144,11 +153,8 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	err = ts.Exec(args[1], args[2:]...)
-	got := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		got = ee.ExitCode()
-	} else if err != nil {
+	got := exitCodeOf(err)
+	if got < 0 {
 		ts.Fatalf("exits: %v", err)
 	}
 	if got != want {
@@ -323,4 +329,285 @@ func cmdUniqueIDs(ts *testscript.TestScript, neg bool, args []string) {
 	if len(seen) != want {
 		ts.Fatalf("unique-ids: %d distinct ids, want %d", len(seen), want)
 	}
+}
+
+// exits-within CODE MAX PROG [ARGS...] runs PROG like exec and asserts its
+// exit code and that it ended within MAX (a Go duration): the bound of
+// --timeout, measured from outside. What the machine takes to start and
+// end PROG at all (a `PROG --version` run just before: race-built
+// binaries on a loaded CI machine take a while) is not counted.
+func cmdExitsWithin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: exits-within CODE MAX PROG [ARGS...]")
+	}
+	limit, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	path, err := lookPath(ts, args[2])
+	ts.Check(err)
+	t0 := time.Now()
+	version := exec.Command(path, "--version")
+	version.Env = scriptEnv(ts)
+	ts.Check(version.Run())
+	overhead := time.Since(t0)
+	start := time.Now()
+	cmdExits(ts, false, append([]string{args[0]}, args[2:]...))
+	took := time.Since(start)
+	ts.Logf("%s ended in %s (start-up and exit: %s)", args[2], took.Round(time.Millisecond), overhead.Round(time.Millisecond))
+	if took-overhead > limit {
+		ts.Fatalf("%s took %s, %s without start-up and exit; want at most %s", args[2], took.Round(time.Millisecond), (took - overhead).Round(time.Millisecond), limit)
+	}
+}
+
+// sandboxOf returns the script's sandbox.
+func sandboxOf(ts *testscript.TestScript, name string) *sandbox.Server {
+	v, ok := sandboxes.Load(ts)
+	if !ok {
+		ts.Fatalf("%s: no sandbox started", name)
+	}
+	return v.(*sandbox.Server)
+}
+
+// submitRequests are the generation submits a sandbox received (uploads,
+// fetches and the rest left out).
+func submitRequests(srv *sandbox.Server) []sandbox.Request {
+	var out []sandbox.Request
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost && !strings.Contains(r.Path, "/fetch") && !strings.HasSuffix(r.Path, "base64_to_url") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitSubmits waits (up to 20s) until the sandbox has received n submits.
+func waitSubmits(ts *testscript.TestScript, srv *sandbox.Server, n int) bool {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if len(submitRequests(srv)) >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// wait-submits N waits until the sandbox has received N submits (their
+// answers may still be held: sandbox --submit-delay).
+func cmdWaitSubmits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wait-submits N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if !waitSubmits(ts, sandboxOf(ts, "wait-submits"), n) {
+		ts.Fatalf("wait-submits: fewer than %d submits within 20s", n)
+	}
+}
+
+// submits-once N checks that the sandbox received N submits, each with a
+// track_id of its own: no job was submitted twice.
+func cmdSubmitsOnce(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: submits-once N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	seen := map[string]int{}
+	reqs := submitRequests(sandboxOf(ts, "submits-once"))
+	for _, r := range reqs {
+		track, _ := r.Body["track_id"].(string)
+		if seen[track]++; seen[track] > 1 {
+			ts.Fatalf("submits-once: track_id %q submitted twice", track)
+		}
+	}
+	if len(reqs) != want {
+		ts.Fatalf("submits-once: %d submits, want %d", len(reqs), want)
+	}
+}
+
+// interrupt-submit [-n N] CODE PROG [ARGS...] starts PROG, sends it SIGINT
+// once the sandbox has received N (default 1) submits, whose answers are
+// still held (sandbox --submit-delay), and asserts its exit code; PROG's
+// stdout and stderr become the script's.
+func cmdInterruptSubmit(ts *testscript.TestScript, neg bool, args []string) {
+	n := 1
+	if len(args) > 2 && args[0] == "-n" {
+		var err error
+		n, err = strconv.Atoi(args[1])
+		ts.Check(err)
+		args = args[2:]
+	}
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: interrupt-submit [-n N] CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	path, err := lookPath(ts, args[1])
+	ts.Check(err)
+	c := exec.Command(path, args[2:]...)
+	c.Dir, c.Env = ts.Getenv("WORK"), scriptEnv(ts)
+	var stdout, stderr strings.Builder
+	c.Stdout, c.Stderr = &stdout, &stderr
+	ts.Check(c.Start())
+	if !waitSubmits(ts, sandboxOf(ts, "interrupt-submit"), n) {
+		c.Process.Kill()
+		c.Wait()
+		ts.Fatalf("interrupt-submit: fewer than %d submits within 20s:\n%s", n, stderr.String())
+	}
+	ts.Check(c.Process.Signal(os.Interrupt))
+	got := exitCodeOf(c.Wait())
+	ts.Stdout().Write([]byte(stdout.String()))
+	ts.Stderr().Write([]byte(stderr.String()))
+	if got != want {
+		ts.Fatalf("%s exited %d after SIGINT, want %d\n%s", args[1], got, want, stderr.String())
+	}
+}
+
+// exitCodeOf is the exit code of a finished command's Wait or Run error
+// (0 for nil, -1 when it did not run).
+func exitCodeOf(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// fakeapi no-id starts a hostile ModelsLab-shaped API for this script,
+// one that answers every submit "processing" with no job id, and points
+// MODELSLAB_BASE_URL at it.
+func cmdFakeAPI(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 || args[0] != "no-id" {
+		ts.Fatalf("usage: fakeapi no-id")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"processing","message":"queued somewhere, no id for you","eta":1}`)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("MODELSLAB_BASE_URL", srv.URL)
+}
+
+// TestKillSoak is the SIGKILL soak: batches killed at random moments while
+// their submits are in flight (the sandbox holds each answer 300ms), each
+// followed by mlab wait --batch, which submits only the lines never sent.
+// Over every round: no line is submitted twice, and every submit the API
+// received is in mlab jobs (with its id, or as an unanswered intent).
+func TestKillSoak(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	mlab, err := exec.LookPath("mlab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, lines = 24, 8
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	var kills, unknown, resumed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for round := range rounds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(round)))
+			u, r := soakRound(t, mlab, rng, lines)
+			kills.Add(1)
+			unknown.Add(int64(u))
+			resumed.Add(int64(r))
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d kills; %d lines left unknown (sent, never answered), %d lines submitted by the resumes",
+		kills.Load(), unknown.Load(), resumed.Load())
+	if kills.Load() < 20 {
+		t.Errorf("%d kills, want at least 20", kills.Load())
+	}
+}
+
+// soakRound runs one batch, kills it while a submit is in flight, resumes
+// it and checks the sandbox's log against the journal. It returns how many
+// lines were left unknown and how many the resume submitted.
+func soakRound(t *testing.T, mlab string, rng *rand.Rand, lines int) (unknown, resubmitted int) {
+	srv := sandbox.New(sandbox.Options{Delay: 200 * time.Millisecond, SubmitDelay: 300 * time.Millisecond, DropWebhooks: true})
+	base, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	var prompts strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&prompts, "soak line %d\n", i+1)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prompts.txt"), []byte(prompts.String()), 0o600); err != nil {
+		t.Error(err)
+		return
+	}
+	env := append(os.Environ(), "MLAB_STATE_DIR="+dir+"/state", "MLAB_CONFIG_DIR="+dir+"/config", "HOME="+dir,
+		"MODELSLAB_BASE_URL="+base, "MODELSLAB_API_KEY=soak-key-0123", "NO_COLOR=1", "GORACE=atexit_sleep_ms=10")
+	run := func(args ...string) (string, int) {
+		c := exec.Command(mlab, args...)
+		c.Dir, c.Env = dir, env
+		out, err := c.Output()
+		return string(out), exitCodeOf(err)
+	}
+
+	c := exec.Command(mlab, "img", "--batch", "prompts.txt", "--concurrency", "3", "--wait", "--tunnel", "none", "--poll-interval", "100ms", "--json")
+	c.Dir, c.Env = dir, env
+	if err := c.Start(); err != nil {
+		t.Error(err)
+		return
+	}
+	// Kill just after the k-th submit arrived: it (and maybe others) is in
+	// flight, its answer held.
+	k := 1 + rng.IntN(lines-1)
+	waitFor := time.Now().Add(30 * time.Second)
+	for len(submitRequests(srv)) < k && time.Now().Before(waitFor) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+	c.Process.Kill()
+	c.Wait()
+	before := len(submitRequests(srv))
+
+	plans, _ := filepath.Glob(filepath.Join(dir, "state", "batches", "b-*.json"))
+	if len(plans) != 1 {
+		t.Errorf("no batch plan after the kill: %v", plans)
+		return
+	}
+	batch := strings.TrimSuffix(filepath.Base(plans[0]), ".json")
+	out, code := run("wait", "--batch", batch, "--json", "--poll-interval", "100ms")
+	if code != 0 && code != 4 {
+		t.Errorf("mlab wait --batch exited %d:\n%s", code, out)
+	}
+	unknown = strings.Count(out, `"status":"unknown"`)
+	if done := strings.Count(out, `"status":"success"`); code == 0 && unknown != 0 || code == 4 && unknown == 0 {
+		t.Errorf("exit %d with %d unknown and %d succeeded", code, unknown, done)
+	}
+	resubmitted = len(submitRequests(srv)) - before
+
+	jobs, _ := run("jobs", "--json", "--limit", "0")
+	perTrack, perLine := map[string]int{}, map[string]int{}
+	for _, r := range submitRequests(srv) {
+		track, _ := r.Body["track_id"].(string)
+		prompt, _ := r.Body["prompt"].(string)
+		perTrack[track]++
+		perLine[prompt]++
+		if perTrack[track] > 1 || perLine[prompt] > 1 {
+			t.Errorf("batch %s: %q (track_id %s) submitted twice", batch, prompt, track)
+		}
+		if !strings.Contains(jobs, `"track_id":"`+track+`"`) {
+			t.Errorf("batch %s: the API got a submit of track_id %s that mlab jobs does not list", batch, track)
+		}
+	}
+	if len(perLine) != lines {
+		t.Errorf("batch %s: %d of %d lines were ever submitted", batch, len(perLine), lines)
+	}
+	return unknown, resubmitted
 }

@@ -9,11 +9,14 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/ids"
+	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 )
@@ -95,7 +98,7 @@ func runBatch(ctx context.Context, f *Factory, o *JobOptions, tmpl *runner.Job, 
 	batchID := ids.BatchID()
 	r, closeRunner, err := openRunner(ctx, f, o, batchID)
 	if err != nil {
-		return err
+		return submitFailure(err) // the deadline may come while the receiver opens
 	}
 	defer closeRunner()
 	if err := r.SavePlan(jobs); err != nil {
@@ -117,40 +120,102 @@ func runBatchJobs(ctx context.Context, f *Factory, o *JobOptions, r *runner.Runn
 	if t.Submitted > 0 {
 		summary = fmt.Sprintf("batch %s: %d submitted", batchID, t.Submitted)
 	}
-	if t.Unfinished > 0 {
-		summary += fmt.Sprintf(", %d still running", t.Unfinished)
-	}
-	if t.Errors > 0 {
-		summary += fmt.Sprintf(", %d errors", t.Errors)
-	}
-	if notStarted := t.Jobs - t.Started; notStarted > 0 {
-		summary += fmt.Sprintf(", %d not submitted", notStarted)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{t.Unfinished, "still running"}, {t.Unknown, "unknown (submitted, never answered)"}, {t.Errors, "errors"}, {t.Jobs - t.Started, "not submitted"}} {
+		if c.n > 0 {
+			summary += fmt.Sprintf(", %d %s", c.n, c.what)
+		}
 	}
 	f.IO.Infof("%s in %s", summary, output.FormatDuration(t.Elapsed))
-	if t.Unfinished > 0 && r.Journaled() {
-		f.IO.Infof("resume the running ones with: mlab wait --batch %s%s", batchID, resumeFlags(o.OutputDir, o.JSON))
+	if t.Unreachable {
+		f.IO.Warnf("the API could not be reached: no further job was submitted")
 	}
+	if hint := batchResumeHint(batchID, t, o); hint != "" && r.Journaled() {
+		f.IO.Infof("%s", hint)
+	}
+	return batchExit(ctx, t, errs)
+}
+
+// batchResumeHint names what a stopped batch left (the jobs still
+// running, the lines never submitted, the submits never answered) and the
+// command that resumes it.
+func batchResumeHint(batchID string, t runner.Totals, o *JobOptions) string {
+	var left []string
+	if len(t.RunningIDs) > 0 {
+		left = append(left, "still running: "+listOf(t.RunningIDs))
+	}
+	if len(t.NotStartedLines) > 0 {
+		lines := make([]string, len(t.NotStartedLines))
+		for i, l := range t.NotStartedLines {
+			lines[i] = strconv.Itoa(l)
+		}
+		left = append(left, "never submitted: "+output.Plural(len(lines), "line", "lines")+" "+listOf(lines))
+	}
+	if len(t.UnknownTrackIDs) > 0 {
+		left = append(left, "submitted but never answered (they may have been paid for): track_id "+listOf(t.UnknownTrackIDs))
+	}
+	if len(left) == 0 {
+		return ""
+	}
+	todo := "resume the running ones"
 	switch {
-	case ctx.Err() != nil:
+	case len(t.NotStartedLines) > 0 && len(t.RunningIDs) > 0:
+		todo += " and submit the lines never submitted"
+	case len(t.NotStartedLines) > 0:
+		todo = "submit the lines never submitted"
+	case len(t.RunningIDs) == 0:
+		todo = "see what became of them"
+	}
+	return strings.Join(left, "; ") + "\n" + todo + " with: mlab wait --batch " + batchID + resumeFlags(o.OutputDir, o.JSON)
+}
+
+// listOf shows at most ten items (API ids made terminal-safe).
+func listOf(items []string) string {
+	const most = 10
+	shown := make([]string, 0, most)
+	for _, it := range items[:min(len(items), most)] {
+		shown = append(shown, output.Safe(it))
+	}
+	s := strings.Join(shown, ", ")
+	if len(items) > most {
+		s += fmt.Sprintf(" and %d more", len(items)-most)
+	}
+	return s
+}
+
+// batchExit is a batch's exit status: interrupted, timed out (jobs go
+// on), errors (the worst code), failed jobs, or submits never answered.
+func batchExit(ctx context.Context, t runner.Totals, errs []error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
 		return quietExit(ExitInterrupted, ctx.Err())
 	case t.TimedOut > 0:
 		return quietExit(ExitTimeout, runner.ErrTimeout)
 	case t.Errors > 0:
 		code := ExitFailed
 		for _, err := range errs {
-			code = max(code, exitCodeFor(usageOf(err)))
+			code = max(code, exitCodeFor(submitFailure(usageOf(err))))
 		}
 		return quietExit(code, errors.New("some jobs could not be run"))
+	case t.Unknown > 0:
+		return quietExit(ExitAPI, errors.New("some submits were never answered"))
 	case t.Failed > 0:
 		return quietExit(ExitFailed, errors.New("some jobs failed"))
 	}
 	return nil
 }
 
-// resumeBatch finishes a batch: it waits for the journalled jobs that are
-// still running and submits the lines of the batch plan that a killed run
-// never got to. Finished jobs are left alone.
+// resumeBatch finishes a batch, polling only (no webhook receiver, no
+// tunnel), on the API the batch went to: it waits for the journalled jobs
+// that are still running and submits the lines of the batch plan that a
+// killed run never sent. Finished jobs are left alone; a line whose submit
+// was sent and never answered is reported, and submitted again only with
+// --resubmit-unknown.
 func resumeBatch(ctx context.Context, o *WaitOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
 	f := o.f
 	jr, err := openHistoryJournal(f)
 	if err != nil {
@@ -161,36 +226,60 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return err
 	}
-	if st.Journalled == 0 && st.Plan == nil {
+	if st.Journalled == 0 && st.Plan == nil && len(st.Unknown) == 0 {
 		return flagErrorf("no jobs of batch %s in the journal (see 'mlab jobs --json')", o.Batch)
 	}
-	jobs, err := batchResumeJobs(o.Batch, st)
+	jobs, err := batchResumeJobs(o.Batch, st, o.ResubmitUnknown)
 	if err != nil {
 		return err
 	}
-	f.IO.Infof("batch %s: %d jobs journalled, %d unfinished, %d never submitted", o.Batch, st.Journalled, len(st.Unfinished), len(st.Unsubmitted))
-	if len(jobs) == 0 {
-		return nil
+	unknown := ""
+	if len(st.Unknown) > 0 {
+		unknown = fmt.Sprintf(", %d unknown", len(st.Unknown))
 	}
-	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval,
-		Batch: o.Batch, Concurrency: o.Concurrency, TunnelWait: 15 * time.Second}
-	var r *runner.Runner
-	if len(st.Unsubmitted) > 0 {
-		// New submits need the whole receiver (webhook + poll).
-		var closeRunner func()
-		if r, closeRunner, err = openRunner(ctx, f, jo, o.Batch); err != nil {
-			return err
-		}
-		defer closeRunner()
-	} else if r, err = resumeRunner(f, jo, st.BaseURL, jr, o.Batch); err != nil {
+	f.IO.Infof("batch %s: %d jobs journalled, %d unfinished, %d never submitted%s", o.Batch, st.Journalled, len(st.Unfinished), len(st.Unsubmitted), unknown)
+	reportUnknown(f, o, st)
+	if len(jobs) == 0 {
+		return batchExit(ctx, runner.Totals{Unknown: len(st.Unknown)}, nil)
+	}
+	jo := o.jobOptions()
+	jo.started = time.Time{} // each job's time counts from its own start
+	r, err := resumeRunner(f, jo, st.BaseURL, false, jr, o.Batch)
+	if err != nil {
 		return err
 	}
-	return runBatchJobs(ctx, f, jo, r, o.Batch, jobs)
+	if n := len(jobs) - len(st.Unfinished); n > 0 {
+		f.IO.Infof("submitting %s not submitted before (polling only: no webhook)", output.Plural(n, "line", "lines"))
+	}
+	err = runBatchJobs(ctx, f, jo, r, o.Batch, jobs)
+	if err == nil && len(st.Unknown) > 0 && !o.ResubmitUnknown {
+		return batchExit(ctx, runner.Totals{Unknown: len(st.Unknown)}, nil)
+	}
+	return err
+}
+
+// reportUnknown says, for each line whose submit was sent and never
+// answered, that it may have been submitted (a JSON object with status
+// "unknown" each, with --json), and what --resubmit-unknown would do.
+func reportUnknown(f *Factory, o *WaitOptions, st *runner.BatchState) {
+	for _, e := range st.Unknown {
+		what := "not submitted again (--resubmit-unknown submits it anyway)"
+		if o.ResubmitUnknown {
+			what = "submitting it again, as --resubmit-unknown asks"
+		}
+		f.IO.Warnf("line %d: unknown: may have been submitted (track_id %s); %s", e.Line, output.Safe(e.TrackID), what)
+		if o.JSON && !o.ResubmitUnknown {
+			f.printResult(&output.Result{TrackID: e.TrackID, Endpoint: e.Endpoint, Status: "unknown",
+				Message: "may have been submitted: its submit was sent and never answered", BatchID: e.BatchID, Line: e.Line}, true, "")
+		}
+	}
 }
 
 // batchResumeJobs lists what a batch resume runs: its unfinished journalled
-// jobs first, then the plan lines never submitted (checked like new ones).
-func batchResumeJobs(batchID string, st *runner.BatchState) ([]*runner.Job, error) {
+// jobs first, then the plan lines never submitted (checked like new ones,
+// with the track_ids the plan gave them) and, with resubmit, the lines
+// whose submit was never answered.
+func batchResumeJobs(batchID string, st *runner.BatchState, resubmit bool) ([]*runner.Job, error) {
 	var jobs []*runner.Job
 	for _, e := range st.Unfinished {
 		ep, err := journalEndpoint(e.ID, e.Endpoint, e.PathParams)
@@ -200,6 +289,9 @@ func batchResumeJobs(batchID string, st *runner.BatchState) ([]*runner.Job, erro
 		jobs = append(jobs, runner.Resumed(ep, e))
 	}
 	if st.Plan == nil {
+		if resubmit && len(st.Unknown) > 0 {
+			return nil, flagErrorf("batch %s has no saved plan: its unanswered lines cannot be submitted again", batchID)
+		}
 		return jobs, nil
 	}
 	ep, ok := api.Lookup(st.Plan.Endpoint)
@@ -207,12 +299,25 @@ func batchResumeJobs(batchID string, st *runner.BatchState) ([]*runner.Job, erro
 		return nil, flagErrorf("batch %s used endpoint %q, which this mlab does not know", batchID, st.Plan.Endpoint)
 	}
 	ep = ep.WithPathParams(st.Plan.PathParams)
-	for _, l := range st.Unsubmitted {
+	lines := slices.Clone(st.Unsubmitted)
+	redo := map[int]*journal.Entry{} // by line: the unknown submit a line's job replaces
+	if resubmit {
+		for i, e := range st.Unknown {
+			redo[e.Line] = &st.Unknown[i]
+		}
+		for _, l := range st.Plan.Lines {
+			if redo[l.Line] != nil {
+				lines = append(lines, l)
+			}
+		}
+	}
+	for _, l := range lines {
 		inputs, err := prepareBody(ep, l.Body)
 		if err != nil {
 			return nil, flagErrorf("batch %s line %d: %v", batchID, l.Line, err)
 		}
-		jobs = append(jobs, &runner.Job{Endpoint: ep, PathParams: st.Plan.PathParams, Body: l.Body, Inputs: inputs, Line: l.Line})
+		jobs = append(jobs, &runner.Job{Endpoint: ep, PathParams: st.Plan.PathParams, Body: l.Body, Inputs: inputs,
+			Line: l.Line, TrackID: l.TrackID, Resubmit: redo[l.Line]})
 	}
 	return jobs, nil
 }

@@ -7,13 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/journal"
 )
 
 // benchAPI is a minimal ModelsLab-shaped API for the latency benchmarks: it
@@ -63,10 +64,31 @@ func (a *benchAPI) serve(w http.ResponseWriter, r *http.Request) {
 		eta, strings.ReplaceAll(base, "/", `\/`), strings.ReplaceAll(base, "/", `\/`), body["track_id"])
 }
 
-func benchFactory(b *testing.B, base string) *Factory {
-	ios, _, _, _ := output.Test()
-	env := map[string]string{"MODELSLAB_API_KEY": "bench-key", "MODELSLAB_BASE_URL": base, "MLAB_CONFIG_DIR": b.TempDir()}
-	return NewFactory(ios, BuildInfo{Version: "bench"}, func(k string) string { return env[k] })
+// benchFactory is a factory on base whose configuration, journal and home
+// are temporary directories: benchmarks never write into the real user's.
+func benchFactory(tb testing.TB, base string) *Factory {
+	f, _, _ := jobTestFactory(tb, map[string]string{"MODELSLAB_API_KEY": "bench-key", "MODELSLAB_BASE_URL": base})
+	return f
+}
+
+// TestBenchFactoryIsolated: the benchmarks' journal and configuration are
+// the test's own.
+func TestBenchFactoryIsolated(t *testing.T) {
+	f := benchFactory(t, "http://127.0.0.1:9")
+	state, err := journal.DefaultDir(f.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := os.TempDir()
+	for name, dir := range map[string]string{"journal": state, "config": cfg.Dir} {
+		if !strings.HasPrefix(dir, tmp) {
+			t.Errorf("the benchmarks' %s is %s, not a temporary directory", name, dir)
+		}
+	}
 }
 
 // BenchmarkWebhookToExit measures the time from a webhook's arrival (the

@@ -1,9 +1,15 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +136,74 @@ func TestParseFieldsReadsFiles(t *testing.T) {
 	}
 	if _, err := parseFields([]string{"x=@" + dir + "/missing"}, nil, nil); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// hostileAPI is an API that echoes the key in every answer's meta and
+// message and fills ids and messages with terminal escapes.
+func hostileAPI(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		key, _ := body["key"].(string)
+		meta, _ := json.Marshal(map[string]any{"echo": map[string]any{"api_key": key}, "note": "your key is " + key})
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, "/fetch") {
+			fmt.Fprintf(w, `{"status":"success","id":"7\u001b]0;pwned\u0007","output":["data:image/png;base64,iVBORw0KGgo="],"message":"done for %s \u001b[2J","meta":%s}`, key, meta)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"processing","id":"7\u001b]0;pwned\u0007","eta":0.1,"message":"queued \u001b[31m%s","meta":%s}`, key, meta)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// jobTestFactory is a factory whose configuration, journal and home are in
+// fresh temporary directories: a test never touches the real user's.
+func jobTestFactory(t testing.TB, env map[string]string) (*Factory, *bytes.Buffer, *bytes.Buffer) {
+	ios, _, out, errOut := output.Test()
+	all := map[string]string{"MLAB_CONFIG_DIR": t.TempDir(), "MLAB_STATE_DIR": t.TempDir(), "HOME": t.TempDir()}
+	maps.Copy(all, env)
+	return NewFactory(ios, BuildInfo{Version: "test"}, func(k string) string { return all[k] }), out, errOut
+}
+
+// TestKeyEchoedInMetaNeverPrinted: an API that echoes the key (in meta, in
+// the message) never gets it onto --json stdout.
+func TestKeyEchoedInMetaNeverPrinted(t *testing.T) {
+	const key = "sk-echo-0123456789"
+	f, out, errOut := jobTestFactory(t, map[string]string{"MODELSLAB_API_KEY": key, "MODELSLAB_BASE_URL": hostileAPI(t)})
+	if code := Run(context.Background(), f, []string{"img", "x", "--wait", "--tunnel", "none", "--json", "--poll-interval", "100ms"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out.String(), key) || strings.Contains(errOut.String(), key) {
+		t.Fatalf("the key reached the output:\n%s\n%s", out, errOut)
+	}
+	var res struct {
+		Meta    map[string]any `json:"meta"`
+		Message string         `json:"message"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || !strings.Contains(res.Message, "[redacted]") || res.Meta["note"] != "your key is [redacted]" {
+		t.Fatalf("result %s (%v): want the key redacted in meta and message", out, err)
+	}
+}
+
+// TestAPITextIsTerminalSafe: ids, messages and stages from the API reach
+// a person's terminal as escapes, never as control sequences.
+func TestAPITextIsTerminalSafe(t *testing.T) {
+	f, out, errOut := jobTestFactory(t, map[string]string{"MODELSLAB_API_KEY": "sk-echo-0123456789", "MODELSLAB_BASE_URL": hostileAPI(t)})
+	if code := Run(context.Background(), f, []string{"img", "x", "--wait", "--tunnel", "none", "--poll-interval", "100ms"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if code := Run(context.Background(), f, []string{"img", "y"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for name, s := range map[string]string{"stdout": out.String(), "stderr": errOut.String()} {
+		if strings.ContainsAny(s, "\x1b\x07") {
+			t.Errorf("%s carries terminal controls: %q", name, s)
+		}
+	}
+	if !strings.Contains(errOut.String(), `job 7\x1b]0;pwned\x07`) {
+		t.Errorf("stderr %q: want the id shown escaped", errOut)
 	}
 }

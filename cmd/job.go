@@ -14,6 +14,7 @@ import (
 	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // JobOptions are the flags every job command shares: how to submit, whether
@@ -35,6 +36,10 @@ type JobOptions struct {
 	TunnelWait   time.Duration // --tunnel-timeout
 	Batch        string        // --batch FILE ("-" = stdin)
 	Concurrency  int           // --concurrency
+	MaxDownload  string        // --max-download-size
+
+	maxBytes int64     // MaxDownload parsed (output.DownloadOptions.MaxBytes)
+	started  time.Time // when a single job's command began (its Elapsed counts from here)
 }
 
 func addJobFlags(cmd *cobra.Command, o *JobOptions) {
@@ -43,8 +48,9 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl.StringArrayVarP(&o.RawFields, "raw-field", "f", nil, "add a string body field `key=value`")
 	fl.StringVar(&o.TrackID, "track-id", "", "track_id to send (default: generated)")
 	fl.BoolVarP(&o.Wait, "wait", "w", false, "wait for the result (webhook or polling), then print or download it")
-	fl.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "with --wait: give up after this long (exit 3; the job goes on)")
+	fl.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, submit, wait and download included (exit 3 once submitted: the job goes on)")
 	fl.StringVarP(&o.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
+	addMaxDownloadFlag(fl, &o.MaxDownload)
 	fl.BoolVar(&o.JSON, "json", false, "print one JSON object per job on stdout")
 	fl.StringVar(&o.Tunnel, "tunnel", "", "webhook receiver: auto, ngrok, local or none (env MLAB_TUNNEL; default auto)")
 	fl.StringVar(&o.PublicURL, "public-url", "", "your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
@@ -69,6 +75,9 @@ func (o *JobOptions) validate() error {
 	}
 	if o.Timeout <= 0 {
 		return flagErrorf("--timeout must be positive")
+	}
+	if err := checkDownloadFlags(o.OutputDir, o.MaxDownload, &o.maxBytes); err != nil {
+		return err
 	}
 	if o.Concurrency < 1 {
 		return flagErrorf("--concurrency must be at least 1")
@@ -128,16 +137,21 @@ func usageOf(err error) error {
 // job through it and print the outcome. j holds the endpoint and the body
 // built from the flags; argField is the field plain --batch lines fill.
 func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argField string) error {
+	// --timeout bounds the whole command: one deadline from here, for the
+	// submit, the wait and the downloads of every job.
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
 	if o.Batch != "" {
 		return runBatch(ctx, f, o, j, argField)
 	}
+	o.started = time.Now()
 	inputs, err := prepareBody(j.Endpoint, j.Body)
 	if err != nil {
 		return err
 	}
 	r, closeRunner, err := openRunner(ctx, f, o, "")
 	if err != nil {
-		return err
+		return submitFailure(err) // the deadline may come while the receiver opens
 	}
 	defer closeRunner()
 	j.Inputs, j.TrackID = inputs, o.TrackID
@@ -150,18 +164,50 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 	return printOutcome(f, out, err, outcomeView{
 		JSON: o.JSON,
 		Pending: func(out *runner.Outcome) string {
-			return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, out.ID, output.FormatSeconds(out.ETA), out.TrackID)
+			return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, output.Safe(out.ID), output.FormatSeconds(out.ETA), output.Safe(out.TrackID))
 		},
 		Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
 	})
 }
 
+// addMaxDownloadFlag defines --max-download-size.
+func addMaxDownloadFlag(fl *pflag.FlagSet, v *string) {
+	fl.StringVar(v, "max-download-size", output.FormatBytes(output.DefaultMaxBytes), "largest output file to download, e.g. 500MB or 10GB (0 or unlimited: no limit)")
+}
+
+// checkDownloadFlags checks -o and --max-download-size before anything is
+// submitted (usage errors, exit 2): a job must not be paid for when its
+// files have nowhere to go.
+func checkDownloadFlags(dir, size string, maxBytes *int64) error {
+	if dir != "" {
+		if err := runner.CheckOutputDir(dir); err != nil {
+			return flagErrorf("-o: %v", err)
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(size)) {
+	case "":
+		*maxBytes = 0 // the default cap
+		return nil
+	case "unlimited", "none":
+		*maxBytes = -1
+		return nil
+	}
+	n, err := output.ParseBytes(size)
+	if err != nil {
+		return flagErrorf("--max-download-size: %v", err)
+	}
+	if *maxBytes = n; n == 0 {
+		*maxBytes = -1 // 0: no limit
+	}
+	return nil
+}
+
 // resumeHint names the exact command that picks a running job up again.
 func resumeHint(r *runner.Runner, j *runner.Job, out *runner.Outcome, outputDir string, asJSON bool) string {
 	if !r.Journaled() {
-		return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", out.ID, out.TrackID, r.FetchURL(j))
+		return fmt.Sprintf("job %s (track_id %s) keeps running at ModelsLab; fetch its result with a POST to %s", output.Safe(out.ID), output.Safe(out.TrackID), output.Safe(r.FetchURL(j)))
 	}
-	return "it keeps running at ModelsLab; resume with: mlab wait " + out.TrackID + resumeFlags(outputDir, asJSON)
+	return "it keeps running at ModelsLab; resume with: mlab wait " + shellQuote(output.Safe(out.TrackID)) + resumeFlags(outputDir, asJSON)
 }
 
 // resumeFlags are the flags a resume repeats: where the files go and the

@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,14 +17,62 @@ import (
 // The views of job commands: they render the runner's events on stderr and
 // its outcomes on stdout.
 
-// resultOf is the one mapping of a runner outcome onto the printed result.
-func resultOf(o *runner.Outcome) *output.Result {
+// result is the one mapping of a runner outcome onto the printed result:
+// the API's meta and message with every known secret redacted (the API
+// echoes requests, keys included), and only the files that arrived.
+func (f *Factory) result(o *runner.Outcome) *output.Result {
+	var files []string
+	for _, p := range o.Files {
+		if p != "" {
+			files = append(files, p)
+		}
+	}
+	var meta json.RawMessage
+	if len(o.Meta) > 0 {
+		meta = json.RawMessage(f.redact(string(o.Meta)))
+	}
 	return &output.Result{
 		ID: o.ID, TrackID: o.TrackID, Endpoint: o.Endpoint, Status: string(o.Status),
-		Output: o.Output, Files: o.Files, Via: string(o.Via), ETA: o.ETA,
-		ElapsedMS: o.Elapsed.Milliseconds(), Message: o.Message, Meta: o.Meta,
+		Output: o.Output, Files: files, Via: string(o.Via), ETA: o.ETA,
+		ElapsedMS: o.Elapsed.Milliseconds(), Message: f.redact(o.Message), Meta: meta,
 		ModelID: o.ModelID, BatchID: o.BatchID, Line: o.Line,
 	}
+}
+
+// printResult prints one job's result: JSON (with an "error" member when
+// errText is set: the job is done but not all of it arrived), or for
+// people, its untrusted texts made terminal-safe.
+func (f *Factory) printResult(res *output.Result, asJSON bool, errText string) error {
+	if !asJSON {
+		h := *res
+		h.ID, h.Message, h.ModelID = output.Safe(h.ID), output.Safe(h.Message), output.Safe(h.ModelID)
+		h.Output = safeAll(h.Output)
+		return output.PrintResult(f.IO, &h, false)
+	}
+	if errText == "" {
+		return output.PrintResult(f.IO, res, true)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	if err := enc.Encode(errText); err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	// Two lines, the object and the error's text: one object of both.
+	obj, text, _ := bytes.Cut(bytes.TrimRight(buf.Bytes(), "\n"), []byte("\n"))
+	_, err := fmt.Fprintf(f.IO.Out, "%s,\"error\":%s}\n", bytes.TrimSuffix(obj, []byte("}")), text)
+	return err
+}
+
+func safeAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = output.Safe(s)
+	}
+	return out
 }
 
 // outcomeView says how to print one job's outcome.
@@ -37,37 +88,41 @@ type outcomeView struct {
 
 // printOutcome prints one job's outcome the way every job command does and
 // returns the error that decides the exit code: the result on stdout (with
-// --json also for a failed or stopped job), the id of a job that goes on.
+// --json also for a failed or stopped job, or one whose download failed),
+// the id of a job that goes on.
 func printOutcome(f *Factory, o *runner.Outcome, err error, v outcomeView) error {
 	ios := f.IO
 	switch {
 	case o == nil:
-		return usageOf(err)
+		return submitFailure(usageOf(err))
 	case err == nil && o.Status != runner.StatusSuccess && v.Pending != nil:
 		if v.JSON {
-			return output.PrintResult(ios, resultOf(o), true)
+			return f.printResult(f.result(o), true, "")
 		}
-		fmt.Fprintln(ios.Out, o.ID)
+		fmt.Fprintln(ios.Out, output.Safe(o.ID))
 		ios.Infof("%s", v.Pending(o))
 		return nil
 	case err == nil:
-		return output.PrintResult(ios, resultOf(o), v.JSON)
+		return f.printResult(f.result(o), v.JSON, "")
 	}
 	var (
 		failed  *runner.FailedError
 		stopped *runner.StoppedError
 	)
+	if dir, ok := downloadDir(err); ok {
+		return f.printArrived(o, err, dir, v.JSON)
+	}
 	if !errors.As(err, &failed) && !errors.As(err, &stopped) {
 		return err
 	}
 	// The id goes to stdout (or the JSON with its status) so that a script
 	// keeps it; stderr says how to follow up.
 	if v.JSON {
-		if perr := output.PrintResult(ios, resultOf(o), true); perr != nil {
+		if perr := f.printResult(f.result(o), true, ""); perr != nil {
 			return perr
 		}
 	} else if stopped != nil {
-		fmt.Fprintln(ios.Out, o.ID)
+		fmt.Fprintln(ios.Out, output.Safe(o.ID))
 	}
 	if stopped != nil {
 		return withHint(err, v.Resume(o))
@@ -75,12 +130,72 @@ func printOutcome(f *Factory, o *runner.Outcome, err error, v outcomeView) error
 	return err
 }
 
+// downloadDir reports a finished job whose download failed or was cut
+// short, and the directory its files go to.
+func downloadDir(err error) (string, bool) {
+	var (
+		de      *runner.DownloadError
+		stopped *runner.StoppedError
+	)
+	switch {
+	case errors.As(err, &de):
+		return de.Dir, true
+	case errors.As(err, &stopped) && stopped.Downloading:
+		return stopped.Dir, true
+	}
+	return "", false
+}
+
+// printArrived prints a finished job whose files did not all arrive: with
+// --json its whole object and the error, else the paths that did arrive;
+// the hint is the command that downloads the rest.
+func (f *Factory) printArrived(o *runner.Outcome, err error, dir string, asJSON bool) error {
+	res := f.result(o)
+	if asJSON {
+		if perr := f.printResult(res, true, f.redact(err.Error())); perr != nil {
+			return perr
+		}
+	} else {
+		for _, p := range res.Files {
+			fmt.Fprintln(f.IO.Out, p)
+		}
+	}
+	line := "mlab wait " + shellQuote(output.Safe(o.ID)) + resumeFlags(dir, asJSON)
+	var tooLarge *output.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return withHint(err, fmt.Sprintf("an output is over the %s download limit; fetch it with: %s --max-download-size SIZE (0: no limit)", output.FormatBytes(tooLarge.Limit), line))
+	}
+	return withHint(err, "the job succeeded; download its files with: "+line)
+}
+
+// submitFailure is the error of a job that never got an id: one whose
+// submit may have reached the API says so (exit 4, or 130 when
+// interrupted), one stopped by the deadline before it was sent exits 4.
+func submitFailure(err error) error {
+	var unknown *runner.SubmitUnknownError
+	switch {
+	case errors.As(err, &unknown):
+		code := ExitAPI
+		if errors.Is(err, context.Canceled) {
+			code = ExitInterrupted
+		}
+		where := "look for track_id " + output.Safe(unknown.TrackID) + " in your ModelsLab dashboard"
+		if unknown.Journaled {
+			where = "it is in the journal ('mlab jobs' shows it as submitting); " + where
+		}
+		return &ExitError{Err: err, Code: code, Hint: where + " before you submit it again"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &ExitError{Err: err, Code: ExitAPI, Hint: "nothing was submitted before the --timeout deadline; raise --timeout"}
+	}
+	return err
+}
+
 // noticeOf renders a runner notice on stderr.
 func noticeOf(f *Factory, n runner.Notice) {
 	if n.Warn {
-		f.IO.Warnf("%s", f.redact(n.Text))
+		f.IO.Warnf("%s", output.Safe(f.redact(n.Text)))
 	} else {
-		f.IO.Infof("%s", f.redact(n.Text))
+		f.IO.Infof("%s", output.Safe(f.redact(n.Text)))
 	}
 }
 
@@ -105,12 +220,12 @@ func newSingleUI(f *Factory) *singleUI {
 
 func (u *singleUI) Submitted(j *runner.Job, eta float64, waitingFor string) {
 	if e := j.Entry; e != nil && !e.SubmittedAt.IsZero() {
-		u.f.IO.Infof("resuming %s job %s (submitted %s ago)", e.Endpoint, e.ID, output.FormatDuration(time.Since(e.SubmittedAt)))
+		u.f.IO.Infof("resuming %s job %s (submitted %s ago)", e.Endpoint, output.Safe(e.ID), output.FormatDuration(time.Since(e.SubmittedAt)))
 	}
-	u.f.IO.Infof("submitted %s job %s (eta %s)%s", j.Endpoint.Name, j.ID, output.FormatSeconds(eta), waitingFor)
+	u.f.IO.Infof("submitted %s job %s (eta %s)%s", j.Endpoint.Name, output.Safe(j.ID), output.FormatSeconds(eta), waitingFor)
 	u.mu.Lock()
 	u.name, u.id, u.eta, u.start = j.Endpoint.Name, j.ID, time.Duration(max(eta, 0)*float64(time.Second)), time.Now()
-	u.progress = u.f.IO.NewWaitProgress(j.Endpoint.Name + " " + j.ID)
+	u.progress = u.f.IO.NewWaitProgress(j.Endpoint.Name + " " + output.Safe(j.ID))
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	u.stop, u.stopped = stop, stopped
 	u.mu.Unlock()
@@ -151,7 +266,7 @@ func (u *singleUI) Progress(_ *runner.Job, p job.Progress) {
 	if newStage {
 		// Training stages and workflow states are worth a line of their
 		// own, on a terminal or not.
-		u.f.IO.Infof("%s %s: %s (%s)", name, id, p.Stage, output.FormatDuration(p.Elapsed))
+		u.f.IO.Infof("%s %s: %s (%s)", name, output.Safe(id), output.Safe(p.Stage), output.FormatDuration(p.Elapsed))
 	}
 }
 
@@ -235,20 +350,27 @@ func (u *batchUI) Finished(j *runner.Job, o *runner.Outcome, err error) {
 	err = usageOf(err)
 	var res *output.Result
 	if o != nil {
-		res = resultOf(o)
+		res = u.f.result(o)
 	} else {
-		res = &output.Result{Endpoint: j.Endpoint.Name, Status: string(runner.StatusError), Message: u.f.redact(err.Error()), BatchID: u.batchID, Line: j.Line}
+		res = &output.Result{Endpoint: j.Endpoint.Name, TrackID: j.TrackID, Status: string(runner.StatusError), Message: u.f.redact(err.Error()), BatchID: u.batchID, Line: j.Line}
+		if errors.As(err, new(*runner.SubmitUnknownError)) {
+			res.Status = "unknown" // it may have made a job
+		}
+	}
+	errText := ""
+	if _, partial := downloadDir(err); partial {
+		errText = u.f.redact(err.Error())
 	}
 	switch {
 	case u.json:
-		output.PrintResult(ios, res, true)
+		u.f.printResult(res, true, errText)
 	case err == nil:
-		output.PrintResult(ios, res, false)
+		u.f.printResult(res, false, "")
 	case o != nil && o.Status == runner.StatusProcessing:
-		fmt.Fprintln(ios.Out, res.ID)
+		fmt.Fprintln(ios.Out, output.Safe(res.ID))
 	}
 	if err != nil {
-		ios.Warnf("line %d: %s", j.Line, u.f.redact(err.Error()))
+		ios.Warnf("line %d: %s", j.Line, output.Safe(u.f.redact(err.Error())))
 	}
 }
 

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mlabcli/mlab/internal/api"
@@ -18,10 +19,12 @@ import (
 
 // apiChoice says which API a command talks to.
 type apiChoice struct {
-	Sandbox bool         // an in-process sandbox API (--sandbox given), no key needed
-	Resume  bool         // a journalled job's API (no --sandbox flag to offer)
-	BaseURL string       // the API to use; "" means the configured one
-	Extra   []api.Option // e.g. runner.BatchRetry()
+	Sandbox bool   // an in-process sandbox API (--sandbox given), no key needed
+	Resume  bool   // a journalled job's API: BaseURL, with the key only where it may go
+	BaseURL string // for Resume: the journalled base URL ("" means the configured one)
+	// Offline, for Resume: the job needs no API call (it finished), so
+	// where it was submitted does not matter and no key is sent.
+	Offline bool
 }
 
 // apiClient returns the API client for t, its base URL, and what closes it
@@ -31,42 +34,60 @@ func (f *Factory) apiClient(t apiChoice) (*api.Client, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
-	baseURL, key, closeFn := firstNonEmpty(t.BaseURL, cfg.BaseURL), cfg.APIKey, func() {}
-	if t.Sandbox {
+	baseURL, key, closeFn := cfg.BaseURL, cfg.APIKey, func() {}
+	switch {
+	case t.Sandbox:
 		sb := sandbox.New(sandbox.Options{})
 		base, err := sb.Start("127.0.0.1:0")
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("start the sandbox: %w", err)
 		}
 		closeFn = func() { sb.Close() }
-		baseURL = base
-		if key == "" {
-			key = "sandbox"
-		}
+		// The sandbox takes any key: the configured one stays home.
+		baseURL, key = base, "sandbox"
 		f.IO.Infof("using an in-process sandbox API at %s", base)
-	} else if key == "" {
+	case t.Resume && t.Offline:
+		return api.New(t.BaseURL, ""), t.BaseURL, closeFn, nil
+	case t.Resume:
+		if baseURL, err = runner.ResumeBase(t.BaseURL, cfg.BaseURL); err != nil {
+			return nil, "", nil, resumeBaseError(err)
+		}
+	}
+	if key == "" {
 		hint := fmt.Sprintf("set MODELSLAB_API_KEY, pass --api-key, or put {\"api_key\": \"...\"} in %s/config.json; or try --sandbox, which needs none", cfg.Dir)
 		if t.Resume {
 			hint = "set MODELSLAB_API_KEY or pass --api-key"
 		}
 		return nil, "", nil, &ConfigError{Msg: "no ModelsLab API key", Hint: hint}
 	}
-	f.addSecret(key)
+	if !t.Sandbox {
+		f.addSecret(key)
+	}
 	opts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
 	if w := f.DebugWriter(); w != nil {
 		opts = append(opts, api.WithDebug(w))
 	}
-	opts = append(opts, t.Extra...)
 	return api.New(baseURL, key, opts...), baseURL, closeFn, nil
 }
 
+// resumeBaseError says why a journalled job is not polled with the key,
+// and how to do it anyway.
+func resumeBaseError(err error) error {
+	var other *runner.OtherAPIError
+	if errors.As(err, &other) {
+		return &ConfigError{Msg: err.Error(), Hint: fmt.Sprintf("if you trust it, poll it there with: MODELSLAB_BASE_URL=%s mlab wait ...", shellQuote(other.Recorded))}
+	}
+	return &ConfigError{Msg: err.Error(), Hint: "a --sandbox job cannot be resumed; run it again with --sandbox"}
+}
+
 // runnerOptions maps the job flags onto the runner's options, with the
-// downloads (progress on stderr) and the --debug log injected.
+// downloads (progress on stderr) and the --debug log injected. The
+// command's --timeout is its context's deadline, not a runner option.
 func (f *Factory) runnerOptions(o *JobOptions) runner.Options {
 	ro := runner.Options{
-		Wait: o.Wait, Timeout: o.Timeout, PollInterval: o.PollInterval, OutputDir: o.OutputDir,
-		Download: func(ctx context.Context, urls []string, dir string, progress bool) ([]string, error) {
-			return output.Download(ctx, f.IO, urls, dir, output.DownloadOptions{Progress: progress})
+		Wait: o.Wait, PollInterval: o.PollInterval, OutputDir: o.OutputDir, Started: o.started,
+		Download: func(ctx context.Context, urls []string, dir string, d runner.DownloadOptions) ([]string, error) {
+			return output.Download(ctx, f.IO, urls, dir, output.DownloadOptions{Progress: d.Progress, ExpectMedia: d.Media, MaxBytes: o.maxBytes})
 		},
 	}
 	if w := f.DebugWriter(); w != nil {
@@ -83,11 +104,7 @@ func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) 
 	if err != nil {
 		return nil, nil, err
 	}
-	var extra []api.Option
-	if o.Batch != "" {
-		extra = append(extra, runner.BatchRetry())
-	}
-	client, baseURL, closeAPI, err := f.apiClient(apiChoice{Sandbox: o.Sandbox, Extra: extra})
+	client, baseURL, closeAPI, err := f.apiClient(apiChoice{Sandbox: o.Sandbox})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,9 +115,9 @@ func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) 
 		}
 	}
 	ro := f.runnerOptions(o)
-	ro.Client, ro.BaseURL, ro.BatchID = client, baseURL, batchID
+	ro.Client, ro.BaseURL, ro.BatchID, ro.Sandbox, ro.QueueRetry = client, baseURL, batchID, o.Sandbox, o.Batch != ""
 	// The journal is opened before anything is submitted: a paid job must
-	// be written down before we wait for it. A journal that cannot be
+	// be written down before its submit leaves. A journal that cannot be
 	// opened does not stop the job; the warning says what is lost.
 	if jr, err := openHistoryJournal(f); err != nil {
 		f.IO.Warnf("job journal unavailable (%v): an interrupted wait cannot be resumed with 'mlab wait'", err)
@@ -121,13 +138,15 @@ func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) 
 }
 
 // resumeRunner is a poll-only runner on the API journalled jobs were
-// submitted to (baseURL), writing their ends to jr (nil: nowhere).
-func resumeRunner(f *Factory, o *JobOptions, baseURL string, jr *journal.Journal, batchID string) (*runner.Runner, error) {
-	client, base, _, err := f.apiClient(apiChoice{Resume: true, BaseURL: baseURL})
+// submitted to (baseURL; the key goes there only when it is the
+// configured API), writing their ends to jr (nil: nowhere). offline says
+// no API call is needed (finished jobs).
+func resumeRunner(f *Factory, o *JobOptions, baseURL string, offline bool, jr *journal.Journal, batchID string) (*runner.Runner, error) {
+	client, base, _, err := f.apiClient(apiChoice{Resume: true, BaseURL: baseURL, Offline: offline})
 	if err != nil {
 		return nil, err
 	}
 	ro := f.runnerOptions(o)
-	ro.Client, ro.BaseURL, ro.Journal, ro.BatchID = client, base, jr, batchID
+	ro.Client, ro.BaseURL, ro.Journal, ro.BatchID, ro.QueueRetry = client, base, jr, batchID, batchID != ""
 	return runner.New(ro), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
+	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
@@ -35,6 +36,12 @@ type WaitOptions struct {
 	Kind         string
 	Endpoint     string
 	Params       []string
+	// ResubmitUnknown: with --batch, submit again the lines whose submit
+	// was sent and never answered (they may have been paid for).
+	ResubmitUnknown bool
+	MaxDownload     string
+
+	maxBytes int64
 }
 
 func addResumeFlags(cmd *cobra.Command, o *WaitOptions) {
@@ -87,6 +94,12 @@ expire (temporary ones after 24 h), so download promptly.
 			if opts.Concurrency < 1 {
 				return flagErrorf("--concurrency must be at least 1")
 			}
+			if opts.ResubmitUnknown && opts.Batch == "" {
+				return flagErrorf("--resubmit-unknown goes with --batch")
+			}
+			if err := checkDownloadFlags(opts.OutputDir, opts.MaxDownload, &opts.maxBytes); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -99,10 +112,12 @@ expire (temporary ones after 24 h), so download promptly.
 	addResumeFlags(cmd, opts)
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
-	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long (exit 3; the job goes on)")
+	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long, downloads included (exit 3; the job goes on)")
 	fl.DurationVar(&opts.PollInterval, "poll-interval", job.DefaultPollInterval, "first interval between polls (grows to 30s)")
 	fl.StringVar(&opts.Batch, "batch", "", "resume every unfinished job of batch `BATCH_ID`")
 	fl.IntVar(&opts.Concurrency, "concurrency", 50, "with --batch: jobs polled at once")
+	fl.BoolVar(&opts.ResubmitUnknown, "resubmit-unknown", false, "with --batch: submit again the lines whose submit got no answer (they may have been paid for)")
+	addMaxDownloadFlag(fl, &opts.MaxDownload)
 	return cmd
 }
 
@@ -113,17 +128,22 @@ func newCmdFetch(f *Factory) *cobra.Command {
 		Short: "Ask the API once for a job's current state",
 		Long: `Fetch a job's current state once and print it: its output URLs when it is done
 (exit 0), its message when it failed (exit 1), its id when it is still
-processing (exit 0). The journal is updated when the job turns out finished.`,
+processing (exit 0). The journal is updated when the job turns out finished
+(what it knows of the job, its files among them, is kept).`,
 		Example: `  $ mlab fetch 134701497
   $ mlab fetch 134701497 --json | jq -r .status
   $ mlab fetch F5jvdzGnYi --kind train`,
 		Args: exactArgs(1, "mlab fetch takes one ID or TRACK_ID, got %d"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
+			if opts.Timeout <= 0 {
+				return flagErrorf("--timeout must be positive")
+			}
 			return runFetch(cmd.Context(), opts)
 		},
 	}
 	addResumeFlags(cmd, opts)
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", time.Minute, "give up after this long (exit 4)")
 	return cmd
 }
 
@@ -208,8 +228,9 @@ func kindNames() []string {
 }
 
 // open finds the job and a poll-only runner on its API; call the returned
-// function when done (it closes the journal).
-func (o *WaitOptions) open() (*runner.Job, *runner.Runner, func(), error) {
+// function when done (it closes the journal). offline says the runner
+// need not call the API for a finished job (mlab wait, not mlab fetch).
+func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), error) {
 	j, jr, err := o.lookup()
 	if err != nil {
 		return nil, nil, nil, err
@@ -219,11 +240,9 @@ func (o *WaitOptions) open() (*runner.Job, *runner.Runner, func(), error) {
 			jr.Close()
 		}
 	}
-	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval}
-	if jo.PollInterval <= 0 {
-		jo.PollInterval = job.DefaultPollInterval
-	}
-	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, jr, "")
+	jo := o.jobOptions()
+	offline = offline && (j.Entry.Finished() || j.Entry.ID == "")
+	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, offline, jr, "")
 	if err != nil {
 		closeJournal()
 		return nil, nil, nil, err
@@ -231,32 +250,50 @@ func (o *WaitOptions) open() (*runner.Job, *runner.Runner, func(), error) {
 	return j, r, closeJournal, nil
 }
 
-func runWait(ctx context.Context, o *WaitOptions) error {
-	j, r, closeAll, err := o.open()
-	if err != nil {
-		return err
+// jobOptions are the job options of a resume.
+func (o *WaitOptions) jobOptions() *JobOptions {
+	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval,
+		Batch: o.Batch, Concurrency: o.Concurrency, maxBytes: o.maxBytes, started: time.Now()}
+	if jo.PollInterval <= 0 {
+		jo.PollInterval = job.DefaultPollInterval
 	}
-	defer closeAll()
+	return jo
+}
+
+func runWait(ctx context.Context, o *WaitOptions) error {
 	ui := newSingleUI(o.f)
 	defer ui.done()
-	out, err := r.Run(ctx, j, ui)
-	return printOutcome(o.f, out, err, outcomeView{
-		JSON:   o.JSON,
-		Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+	return o.resume(ctx, true, func(ctx context.Context, j *runner.Job, r *runner.Runner) (*runner.Outcome, outcomeView, error) {
+		out, err := r.Run(ctx, j, ui)
+		return out, outcomeView{
+			JSON:   o.JSON,
+			Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+		}, err
 	})
 }
 
 func runFetch(ctx context.Context, o *WaitOptions) error {
-	j, r, closeAll, err := o.open()
+	return o.resume(ctx, false, func(ctx context.Context, j *runner.Job, r *runner.Runner) (*runner.Outcome, outcomeView, error) {
+		out, err := r.Fetch(ctx, j, newSingleUI(o.f))
+		return out, outcomeView{
+			JSON: o.JSON,
+			Pending: func(out *runner.Outcome) string {
+				return fmt.Sprintf("job %s is still %s; wait for it with: mlab wait %s", output.Safe(out.ID), output.Safe(out.Stage), shellQuote(o.Ref))
+			},
+		}, err
+	})
+}
+
+// resume runs do on the job o names, within --timeout, and prints its
+// outcome as do's view says.
+func (o *WaitOptions) resume(ctx context.Context, offline bool, do func(context.Context, *runner.Job, *runner.Runner) (*runner.Outcome, outcomeView, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	j, r, closeAll, err := o.open(offline)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	out, err := r.Fetch(ctx, j, newSingleUI(o.f))
-	return printOutcome(o.f, out, err, outcomeView{
-		JSON: o.JSON,
-		Pending: func(out *runner.Outcome) string {
-			return fmt.Sprintf("job %s is still %s; wait for it with: mlab wait %s", out.ID, out.Stage, o.Ref)
-		},
-	})
+	out, view, err := do(ctx, j, r)
+	return printOutcome(o.f, out, err, view)
 }

@@ -20,14 +20,18 @@ const PlansDir = "batches"
 type Plan struct {
 	BatchID    string            `json:"batch_id"`
 	Endpoint   string            `json:"endpoint"`
+	BaseURL    string            `json:"base_url,omitempty"` // the API its jobs go to (never a key)
 	PathParams map[string]string `json:"path_params,omitempty"`
 	Lines      []PlanLine        `json:"lines"`
 }
 
-// PlanLine is one job of a plan: its input line and request body.
+// PlanLine is one job of a plan: its input line, the track_id its submit
+// carries (given before any submit, so that a resume matches each line to
+// its journalled job or intent) and its request body.
 type PlanLine struct {
-	Line int            `json:"line"`
-	Body map[string]any `json:"body"`
+	Line    int            `json:"line"`
+	TrackID string         `json:"track_id,omitempty"`
+	Body    map[string]any `json:"body"`
 }
 
 // PlanPath is where the plan of batchID lives in the journal directory dir.
@@ -37,7 +41,8 @@ func PlanPath(dir, batchID string) string {
 
 // SavePlan writes p under the journal's exclusive lock, atomically (a
 // temporary file renamed into place, mode 0600). Bodies are stored without
-// "key"; the caller's maps are not changed.
+// "key" (in any case: Key, KEY) and the base URL without credentials; the
+// caller's maps are not changed.
 func (j *Journal) SavePlan(p Plan) error {
 	if p.BatchID == "" || strings.ContainsAny(p.BatchID, `/\`) || strings.HasPrefix(p.BatchID, ".") {
 		return fmt.Errorf("journal: save plan: bad batch id %q", p.BatchID)
@@ -50,9 +55,14 @@ func (j *Journal) SavePlan(p Plan) error {
 				delete(body, k)
 			}
 		}
-		lines[i] = PlanLine{Line: l.Line, Body: body}
+		lines[i] = PlanLine{Line: l.Line, TrackID: l.TrackID, Body: body}
 	}
 	p.Lines = lines
+	if p.BaseURL != "" {
+		e := Entry{BaseURL: p.BaseURL}
+		clean(&e)
+		p.BaseURL = e.BaseURL
+	}
 	data, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("journal: save plan %s: %w", p.BatchID, err)

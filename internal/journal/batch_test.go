@@ -75,3 +75,22 @@ func TestPlanErrors(t *testing.T) {
 		t.Fatalf("LoadPlan after Close: %v", err)
 	}
 }
+
+// TestPlanTrackIDsAndBase: a plan keeps each line's track_id (given before
+// any submit, so a resume can match lines to intents) and the API it went
+// to, without credentials; the key goes whatever its case.
+func TestPlanTrackIDsAndBase(t *testing.T) {
+	j := openT(t, t.TempDir())
+	p := Plan{BatchID: "b-00000000000c", Endpoint: "text2img", BaseURL: "https://user:pw@api.example",
+		Lines: []PlanLine{{Line: 2, TrackID: "mlab-0000000000000002", Body: map[string]any{"prompt": "a", "Key": "sk-1", "kEy": "sk-2"}}}}
+	if err := j.SavePlan(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.LoadPlan(p.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BaseURL != "https://api.example" || got.Lines[0].TrackID != "mlab-0000000000000002" || len(got.Lines[0].Body) != 1 {
+		t.Fatalf("LoadPlan = %+v", got)
+	}
+}

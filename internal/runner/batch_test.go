@@ -30,10 +30,9 @@ func batchJobs(t *testing.T, n int) []*runner.Job {
 // with its batch id and line.
 func TestBatchRateLimitBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sb, client := memAPI(t, sandbox.Options{Delay: 2 * time.Second, RateLimitBurst: 3, RateLimitEvery: 2, RetryAfter: time.Second},
-			runner.BatchRetry())
+		sb, client := memAPI(t, sandbox.Options{Delay: 2 * time.Second, RateLimitBurst: 3, RateLimitEvery: 2, RetryAfter: time.Second})
 		jr, obs := openJournal(t), &recorder{}
-		r := runner.New(runner.Options{Client: client, BaseURL: memBase, Journal: jr, Wait: true, Timeout: time.Minute, BatchID: "b-000000000001"})
+		r := runner.New(runner.Options{Client: client, BaseURL: memBase, Journal: jr, Wait: true, Timeout: time.Minute, BatchID: "b-000000000001", QueueRetry: true})
 		jobs := batchJobs(t, 8)
 		if err := r.SavePlan(jobs); err != nil {
 			t.Fatal(err)
@@ -213,10 +212,10 @@ func TestFetch(t *testing.T) {
 // submitted, and a job finished in between is left alone.
 func TestBatchResume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sb, client := memAPI(t, sandbox.Options{Delay: 3 * time.Second}, runner.BatchRetry())
+		sb, client := memAPI(t, sandbox.Options{Delay: 3 * time.Second})
 		jr := openJournal(t)
 		const id = "b-0a0b0c0d0e0f"
-		opts := runner.Options{Client: client, BaseURL: memBase, Journal: jr, Wait: true, Timeout: time.Second, BatchID: id}
+		opts := runner.Options{Client: client, BaseURL: memBase, Journal: jr, Wait: true, Timeout: time.Second, BatchID: id, QueueRetry: true}
 		jobs := batchJobs(t, 5)
 		r := runner.New(opts)
 		if err := r.SavePlan(jobs); err != nil {

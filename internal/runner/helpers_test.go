@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,6 +39,9 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, sr)
+	if err := r.Context().Err(); err != nil {
+		return nil, err // the client gave up before the answer, as over a network
+	}
 	resp := rec.Result()
 	resp.Request = r
 	return resp, nil
@@ -52,6 +56,17 @@ func memAPI(t *testing.T, o sandbox.Options, extra ...api.Option) (*sandbox.Serv
 	t.Cleanup(func() { sb.Close() })
 	opts := append([]api.Option{api.WithHTTPClient(&http.Client{Transport: handlerTransport{sb}})}, extra...)
 	return sb, api.New(memBase, "test-key", opts...)
+}
+
+// closedBase is the base URL of a loopback port nothing listens on.
+func closedBase(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return "http://" + ln.Addr().String()
 }
 
 // openJournal opens a journal in a fresh directory.
@@ -97,7 +112,7 @@ type downloads struct {
 	fail  error
 }
 
-func (d *downloads) fn(_ context.Context, urls []string, dir string, _ bool) ([]string, error) {
+func (d *downloads) fn(_ context.Context, urls []string, dir string, _ runner.DownloadOptions) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, urls)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
-	"github.com/mlabcli/mlab/internal/journal"
 )
 
 // Run runs one job and then calls obs.Finished. A new job is submitted
@@ -57,23 +56,33 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 	defer unregister()
 
 	start := r.o.Now()
-	resp, err := r.o.Client.Submit(ctx, j.Endpoint, j.Body)
+	resp, err := r.submit(ctx, j, obs)
 	if err != nil {
-		return nil, fmt.Errorf("submit %s: %w", j.Endpoint.Name, err)
+		return nil, err
 	}
 	j.ID, j.FetchURL = resp.ID, resp.FetchURL
 	o := &Outcome{
 		ID: resp.ID, TrackID: firstNonEmpty(resp.TrackID, j.TrackID), Endpoint: j.Endpoint.Name,
 		Status: Status(resp.Status), ETA: resp.ETA, Meta: resp.Meta,
 	}
-	r.record(j, o, start, obs)
 	defer r.recordEnd(j, o, obs)
+	if ctx.Err() != nil {
+		// Interrupted while the submit was in flight: it was let finish,
+		// so the job is known; stop here.
+		if resp.State() == api.StateSuccess {
+			setSucceeded(o, j.Endpoint, resp)
+		} else {
+			o.Status = StatusProcessing
+		}
+		o.Elapsed = r.elapsed(start)
+		return o, &StoppedError{ID: o.ID, Err: stopCause(ctx.Err())}
+	}
 	if resp.State() == api.StateSuccess {
 		o.Via = job.ViaImmediate
-		return r.finish(ctx, o, j.Endpoint, resp, start, progress)
+		return r.finish(ctx, j, o, resp, start, progress)
 	}
 	if !r.o.Wait {
-		o.Output, o.Message, o.Elapsed = resp.Output, resp.Message, r.since(start)
+		o.Output, o.Message, o.Elapsed = resp.Output, resp.Message, r.elapsed(start)
 		return o, nil
 	}
 	obs.Submitted(j, resp.ETA, r.o.Receiver.WaitingFor())
@@ -121,7 +130,7 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 	if result != nil && result.Response != nil && result.Response.Stage != "" {
 		obs.Progress(j, job.Progress{Elapsed: result.Elapsed, Phase: "done", Stage: result.Response.Stage, Fetches: result.Fetches})
 	}
-	o.Elapsed = r.since(start)
+	o.Elapsed = r.elapsed(start)
 	if werr != nil {
 		var failed *job.FailedError
 		switch {
@@ -131,43 +140,59 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 			}
 			setFailed(o, failed.Response)
 			return o, werr
-		case errors.Is(werr, job.ErrTimeout), errors.Is(werr, context.Canceled):
+		case errors.Is(werr, job.ErrTimeout), errors.Is(werr, context.Canceled), errors.Is(werr, context.DeadlineExceeded):
 			o.Status = StatusProcessing
-			return o, &StoppedError{ID: resp.ID, Err: werr}
+			return o, &StoppedError{ID: resp.ID, Err: stopCause(werr)}
 		}
 		return nil, fmt.Errorf("wait for job %s: %w", resp.ID, werr)
 	}
 	o.Via = result.Via
 	r.debugf("job %s: done %s", resp.ID, result)
-	return r.finish(ctx, o, j.Endpoint, result.Response, start, progress)
+	return r.finish(ctx, j, o, result.Response, start, progress)
 }
 
 // finish fills a successful outcome and downloads its outputs (with
-// Options.OutputDir). An interrupted download leaves the job processing:
-// it is not done here until its files are.
-func (r *Runner) finish(ctx context.Context, o *Outcome, ep api.Endpoint, resp *api.Response, start time.Time, progress bool) (*Outcome, error) {
-	setSucceeded(o, ep, resp)
-	if r.o.OutputDir != "" && len(o.Output) > 0 {
-		files, err := r.download(ctx, o.Output, r.o.OutputDir, progress)
-		if err != nil {
-			if ctx.Err() != nil {
-				o.Status = StatusProcessing
-				return o, &StoppedError{ID: o.ID, Err: ctx.Err()}
-			}
-			return o, &DownloadError{Err: err}
-		}
-		o.Files = files
+// Options.OutputDir). The job is done at the API whatever happens to the
+// download: the outcome says success (journalled so), with the files that
+// did arrive and a *DownloadError, or a *StoppedError when the deadline or
+// an interrupt cut the download short.
+func (r *Runner) finish(ctx context.Context, j *Job, o *Outcome, resp *api.Response, start time.Time, progress bool) (*Outcome, error) {
+	setSucceeded(o, j.Endpoint, resp)
+	defer func() { o.Elapsed = r.elapsed(start) }()
+	if r.o.OutputDir == "" || len(o.Output) == 0 {
+		return o, nil
 	}
-	o.Elapsed = r.since(start)
-	return o, nil
+	files, err := r.download(ctx, j, o.Output, r.o.OutputDir, progress)
+	if anyFile(files) {
+		o.Files = files // in the order of Output, "" for those that did not arrive
+	}
+	return o, r.downloadError(ctx, o, r.o.OutputDir, err)
 }
 
-func (r *Runner) download(ctx context.Context, urls []string, dir string, progress bool) ([]string, error) {
+// downloadError is how a download of o's outputs into dir ended.
+func (r *Runner) downloadError(ctx context.Context, o *Outcome, dir string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &StoppedError{ID: o.ID, Err: stopCause(ctx.Err()), Downloading: true, Dir: dir}
+	}
+	return &DownloadError{ID: o.ID, Dir: dir, Err: err}
+}
+
+func (r *Runner) download(ctx context.Context, j *Job, urls []string, dir string, progress bool) ([]string, error) {
 	if r.o.Download == nil {
 		return nil, errors.New("runner: Options.Download is not set")
 	}
-	return r.o.Download(ctx, urls, dir, progress)
+	files, err := r.o.Download(ctx, urls, dir, DownloadOptions{Progress: progress, Media: mediaKinds[j.Endpoint.Kind]})
+	if len(files) != len(urls) {
+		files = append(files, make([]string, max(len(urls)-len(files), 0))...)[:len(urls)]
+	}
+	return files, err
 }
+
+// mediaKinds are the job kinds whose every output is a media file.
+var mediaKinds = map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true}
 
 // setSucceeded is the one mapping of a successful answer (webhook, fetch or
 // submit) onto an outcome.
@@ -188,42 +213,6 @@ func setSucceeded(o *Outcome, ep api.Endpoint, resp *api.Response) {
 func setFailed(o *Outcome, resp *api.Response) {
 	o.Status = StatusFailed
 	o.Message = firstNonEmpty(resp.Message, resp.Stage)
-}
-
-// record writes a just-submitted job to the journal, before any waiting.
-func (r *Runner) record(j *Job, o *Outcome, start time.Time, obs Observer) {
-	if r.o.Journal == nil {
-		return
-	}
-	request := make(map[string]any, len(j.Body))
-	for k, v := range j.Body {
-		if k != "webhook" { // its token is a secret, and useless once we exit
-			request[k] = v
-		}
-	}
-	err := r.o.Journal.Add(journal.Entry{
-		ID: o.ID, TrackID: o.TrackID, Endpoint: j.Endpoint.Name, Kind: j.Endpoint.Kind,
-		BaseURL: r.o.BaseURL, FetchURL: j.FetchURL, PathParams: j.PathParams,
-		Request: request, BatchID: r.o.BatchID, Line: j.Line, SubmittedAt: start, Status: journal.StatusProcessing,
-	})
-	if err != nil {
-		obs.Notice(j, Notice{Warn: true, Text: fmt.Sprintf("could not write job %s to the journal: %v", o.ID, err)})
-	}
-}
-
-// recordEnd writes how the job ended; a job still running stays
-// processing so that mlab wait can finish it.
-func (r *Runner) recordEnd(j *Job, o *Outcome, obs Observer) {
-	if r.o.Journal == nil || !o.Status.Finished() {
-		return
-	}
-	err := r.o.Journal.Update(o.TrackID, func(e *journal.Entry) {
-		e.Status, e.Output, e.Files, e.Via, e.Message = string(o.Status), o.Output, o.Files, string(o.Via), o.Message
-		e.FinishedAt = r.o.Now()
-	})
-	if err != nil {
-		obs.Notice(j, Notice{Warn: true, Text: fmt.Sprintf("could not update job %s in the journal: %v", o.ID, err)})
-	}
 }
 
 // seconds converts the API's eta to a duration (0 for none).

@@ -50,6 +50,11 @@ func TestRunViaWebhook(t *testing.T) {
 	if o.ID != j.ID || o.TrackID != j.TrackID || !strings.HasPrefix(o.TrackID, "mlab-") || o.Endpoint != "text2img" || o.ETA <= 0 {
 		t.Fatalf("outcome ids %+v, job %+v", o, j)
 	}
+	// The sandbox counts a webhook once its POST is answered, which may be
+	// just after the job ended here.
+	for deadline := time.Now().Add(5 * time.Second); sb.Stats().WebhooksSent == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if st := sb.Stats(); st.Fetches != 0 || st.WebhooksSent != 1 {
 		t.Errorf("sandbox stats %+v: want the webhook, confirmed by future_links, and no fetch", st)
 	}

@@ -53,6 +53,10 @@ type Job struct {
 	ID       string         // the job id, once submitted
 	FetchURL string         // the API's own fetch URL, if it gave one
 	Entry    *journal.Entry // the journalled job to resume; nil for a new one
+	// Resubmit, if set, is the journalled intent of a submit whose fate
+	// is unknown that this new job submits again (a person asked for it):
+	// it is dropped from the journal once the new intent is written.
+	Resubmit *journal.Entry
 }
 
 // Resumed is the job of a journal entry, to be resumed on ep.
@@ -121,22 +125,45 @@ type Client interface {
 }
 
 // Options configures a [Runner].
+//
+// The context given to Run, Batch and Fetch bounds the whole of each job:
+// its deadline (a command's --timeout) covers the submit, the wait and the
+// downloads, and is shared by every job of a batch. Cancelling it (Ctrl-C)
+// stops waits and downloads at once, but a submit already in flight is let
+// finish, for at most SubmitGrace and never past the deadline, so that its
+// job id is known and journalled rather than lost.
 type Options struct {
 	Client  Client           // required
 	BaseURL string           // the API base, journalled with each job (mlab wait fetches there)
 	Journal *journal.Journal // nil: nothing is journalled
+	// Sandbox says the API is an in-process sandbox that ends with this
+	// process: jobs are journalled with [SandboxBase] of BaseURL, so that
+	// no later mlab sends a key to whatever holds that port then.
+	Sandbox bool
 	// Receiver gives each job its webhook token; nil means poll only.
 	Receiver *receiver.Receiver
 	// Wait follows each job to its end; false submits only.
 	Wait bool
-	// Timeout bounds each job's wait; PollInterval is the first interval
-	// between polls (job.Params).
+	// Timeout, if set, bounds each job's wait (on top of the context's
+	// deadline); PollInterval is the first interval between polls
+	// (job.Params).
 	Timeout, PollInterval time.Duration
+	// Started, if set, is when the command began: a job's Elapsed counts
+	// from it (the time a person waited) instead of from its submit.
+	Started time.Time
+	// SubmitGrace is how long a submit in flight may go on once the
+	// context is cancelled; 0 means DefaultSubmitGrace.
+	SubmitGrace time.Duration
+	// QueueRetry makes a submit refused with HTTP 429 (the plan's queue is
+	// full) wait its retry_after and try again, until the context's
+	// deadline: a batch slows down against the queue limit instead of
+	// failing its jobs.
+	QueueRetry bool
 	// OutputDir, if set, is where finished jobs' outputs are downloaded,
 	// by Download (required then): it returns the files' paths in the
-	// order of urls; progress asks for a progress display.
+	// order of urls ("" for those that did not arrive, also with an error).
 	OutputDir string
-	Download  func(ctx context.Context, urls []string, dir string, progress bool) ([]string, error)
+	Download  func(ctx context.Context, urls []string, dir string, o DownloadOptions) ([]string, error)
 	// BatchID is journalled with each job of a batch and names its plan.
 	BatchID string
 
@@ -144,6 +171,18 @@ type Options struct {
 	NewTrackID func() string                 // default ids.TrackID
 	Debug      func(format string, a ...any) // --debug lines; nil: none
 }
+
+// DownloadOptions are what Options.Download is asked for besides the URLs.
+type DownloadOptions struct {
+	Progress bool // show a progress display (a single job, not a batch)
+	// Media says every output should be a media file (an image, clip,
+	// recording or 3D model), so that an HTML or XML error page is refused.
+	Media bool
+}
+
+// DefaultSubmitGrace is how long a submit in flight may go on after an
+// interrupt (Options.SubmitGrace).
+const DefaultSubmitGrace = 10 * time.Second
 
 // Runner runs jobs with one set of Options. It is safe for concurrent use.
 type Runner struct {
@@ -157,6 +196,9 @@ func New(o Options) *Runner {
 	}
 	if o.NewTrackID == nil {
 		o.NewTrackID = ids.TrackID
+	}
+	if o.SubmitGrace <= 0 {
+		o.SubmitGrace = DefaultSubmitGrace
 	}
 	return &Runner{o: o}
 }
@@ -178,6 +220,15 @@ func (r *Runner) FetchURL(j *Job) string {
 func (r *Runner) WaitingFor() string { return r.o.Receiver.WaitingFor() }
 
 func (r *Runner) since(t time.Time) time.Duration { return r.o.Now().Sub(t) }
+
+// elapsed is a job's Elapsed: since its start, or since Options.Started
+// when that is earlier.
+func (r *Runner) elapsed(start time.Time) time.Duration {
+	if s := r.o.Started; !s.IsZero() && s.Before(start) {
+		start = s
+	}
+	return r.since(start)
+}
 
 func (r *Runner) debugf(format string, a ...any) {
 	if r.o.Debug != nil {
