@@ -139,12 +139,15 @@ func usageOf(err error) error {
 func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argField string) error {
 	// --timeout bounds the whole command: one deadline from here, for the
 	// submit, the wait and the downloads of every job.
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	// started is taken first, so the elapsed time of a job stopped at the
+	// deadline is never a hair under --timeout.
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	defer cancel()
 	if o.Batch != "" {
-		return runBatch(ctx, f, o, j, argField)
+		return runBatch(ctx, f, o, j, argField) // each job's time counts from its own submit
 	}
-	o.started = time.Now()
+	o.started = start
 	inputs, err := prepareBody(j.Endpoint, j.Body)
 	if err != nil {
 		return err
