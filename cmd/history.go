@@ -44,7 +44,7 @@ type HistoryPruneOptions struct {
 	now func() time.Time
 }
 
-var historyStatuses = []string{journal.StatusProcessing, journal.StatusSuccess, journal.StatusFailed}
+var historyStatuses = []string{journal.StatusSubmitting, journal.StatusProcessing, journal.StatusSuccess, journal.StatusFailed}
 
 func newCmdHistory(f *Factory, runF func(context.Context, *HistoryOptions) error) *cobra.Command {
 	opts := &HistoryOptions{f: f, now: time.Now}
@@ -105,7 +105,7 @@ The journal lives in $MLAB_STATE_DIR, else $XDG_STATE_HOME/mlab, else
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Status, "status", "", "only jobs with this `STATUS`: processing, success or failed")
+	fl.StringVar(&opts.Status, "status", "", "only jobs with this `STATUS`: submitting (sent, no answer: may have been paid), processing, success or failed")
 	fl.StringVar(&opts.Kind, "kind", "", "only jobs of this `KIND`: img, video, audio, 3d, train, workflow, edit")
 	fl.StringVar(&since, "since", "", "only jobs submitted in the last `DUR` (e.g. 90m, 24h, 7d)")
 	fl.IntVarP(&opts.Limit, "limit", "L", 20, "show at most `N` jobs (0: all)")
