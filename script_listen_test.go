@@ -16,11 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -178,11 +181,19 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: freeport VAR")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopbackPort()
 	ts.Check(err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	ts.Setenv(args[0], fmt.Sprint(port))
+}
+
+// loopbackPort is a TCP port on 127.0.0.1 that was free a moment ago.
+func loopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // wait-port HOST:PORT waits (up to 20s) until something accepts TCP
@@ -240,4 +251,354 @@ func cmdSink(ts *testscript.TestScript, neg bool, args []string) {
 	}))
 	ts.Defer(srv.Close)
 	ts.Setenv(name+"_URL", srv.URL)
+}
+
+// The figure of issue 13 ("What it must show", item 4), as a test of the
+// real binary: docs/benchmarks.md quotes what it logs.
+const (
+	floodRequests = 20_000
+	floodPathLen  = 60_000 // bytes in each rejected request's path
+	floodSenders  = 8      // concurrent connections sending it
+	floodMaxRSS   = 100 << 20
+	floodAnswer   = time.Second     // a valid delivery's answer, during the flood
+	floodExit     = 2 * time.Second // SIGTERM to exit, stdout and stderr unread
+)
+
+// TestListenRejectionFlood starts `mlab listen` (the real binary, built
+// for the test) with stdout and stderr on pipes nobody reads, sends it
+// 20,000 requests with 60 KB paths and no token from 8 connections, and
+// checks that its peak RSS (VmHWM) stays under 100 MB, that valid
+// deliveries sent during the flood are answered 200 within 1 s, and that
+// SIGTERM ends it within 2 s.
+func TestListenRejectionFlood(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/PID/status")
+	}
+	bin := buildMlab(t)
+	addr := freeAddr(t)
+	c := exec.Command(bin, "listen", "--tunnel", "local", "--listen", addr, "--token", "t0k", "--json")
+	c.Dir = t.TempDir()
+	c.Env = append(os.Environ(), "MLAB_CONFIG_DIR="+c.Dir, "MLAB_STATE_DIR="+c.Dir, "NO_COLOR=1", "GORACE=atexit_sleep_ms=10")
+	// Pipes nobody reads, full before mlab starts: every write blocks.
+	stdoutR, stdoutW := fullPipe(t)
+	stderrR, stderrW := fullPipe(t)
+	defer stdoutR.Close()
+	defer stderrR.Close()
+	c.Stdout, c.Stderr = stdoutW, stderrW
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdoutW.Close()
+	stderrW.Close()
+	exited, gone := make(chan error, 1), make(chan struct{})
+	go func() { exited <- c.Wait(); close(gone) }()
+	defer func() {
+		c.Process.Kill() // if it is still running
+		<-gone
+	}()
+	hook := "http://" + addr + "/t0k"
+	waitListening(t, hook, exited)
+	watch := watchRSS(c.Process.Pid, 1<<30, c.Process.Kill) // a runaway is killed at 1 GiB
+
+	start := time.Now()
+	slowest, answered, err := floodWithDeliveries(t, addr, hook)
+	flood := time.Since(start)
+	hwm, killed := watch.stop()
+	if killed {
+		t.Fatalf("RSS passed %d MiB during the flood: killed (%v)", hwm>>20, err)
+	}
+	if err != nil {
+		t.Fatalf("flood: %v", err)
+	}
+	t.Logf("%d rejected requests of %d KB from %d senders in %s (%.0f/s); peak RSS (VmHWM) %.1f MiB; valid deliveries answered 200 during the flood: %d, slowest %s",
+		floodRequests, floodPathLen/1000, floodSenders, flood.Round(time.Millisecond), floodRequests/flood.Seconds(), float64(hwm)/(1<<20), answered, slowest.Round(time.Microsecond))
+	if hwm >= floodMaxRSS {
+		t.Errorf("peak RSS %.1f MiB, want under %d MiB", float64(hwm)/(1<<20), floodMaxRSS>>20)
+	}
+
+	sig := time.Now()
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		took := time.Since(sig)
+		t.Logf("SIGTERM with stdout and stderr unread: exited in %s (%v)", took.Round(time.Millisecond), err)
+		if took > floodExit {
+			t.Errorf("exited %s after SIGTERM, want within %s", took, floodExit)
+		}
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want 0", err)
+		}
+	case <-time.After(floodExit + 3*time.Second):
+		t.Fatalf("still running %s after SIGTERM with stderr unread", time.Since(sig).Round(time.Millisecond))
+	}
+}
+
+// floodWithDeliveries sends the rejected requests; every 2,000 of them a
+// valid delivery is posted to hook and timed. It returns the slowest of
+// those answers and how many were answered 200 in time.
+func floodWithDeliveries(t *testing.T, addr, hook string) (slowest time.Duration, answered int, err error) {
+	path := floodPath()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range floodSenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sendRejected(addr, path, &next); err != nil {
+				failed.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	sent := make(chan struct{})
+	go func() { wg.Wait(); close(sent) }()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := 1; ; i++ {
+		if !waitSent(&next, int64(i)*2000, sent) {
+			break
+		}
+		began := time.Now()
+		resp, err := client.Post(hook, "application/json", strings.NewReader(fmt.Sprintf(`{"status":"success","id":%d,"track_id":"flood"}`, i)))
+		took := time.Since(began)
+		if err != nil {
+			t.Errorf("valid delivery %d during the flood: %v", i, err)
+			continue
+		}
+		resp.Body.Close()
+		slowest = max(slowest, took)
+		if resp.StatusCode != http.StatusOK || took > floodAnswer {
+			t.Errorf("valid delivery %d during the flood answered %d in %s, want 200 within %s", i, resp.StatusCode, took, floodAnswer)
+			continue
+		}
+		answered++
+	}
+	<-sent
+	err, _ = failed.Load().(error)
+	return slowest, answered, err
+}
+
+// waitSent waits until n requests of the flood have been taken; false
+// when the flood ended first.
+func waitSent(next *atomic.Int64, n int64, sent <-chan struct{}) bool {
+	for next.Load() < n {
+		select {
+		case <-sent:
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return n < floodRequests
+}
+
+// floodPath is a 60 KB path with no token in it, percent-encoded escape
+// sequences (clear screen, an OSC title) up front.
+func floodPath() string {
+	p := "/%1b[2J%1b]0;pwned%07/"
+	return p + strings.Repeat("a", floodPathLen-len(p))
+}
+
+// sendRejected sends GETs for path on one keep-alive connection until
+// floodRequests have been taken from next, reading each answer (404).
+func sendRejected(addr, path string, next *atomic.Int64) error {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	var conn net.Conn
+	var br *bufio.Reader
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for next.Add(1) <= floodRequests {
+		if conn == nil {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			conn, br = c, bufio.NewReader(c)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		status, keep, err := roundTrip(conn, br, req)
+		if err != nil { // the server may close a connection: open another
+			conn.Close()
+			conn = nil
+			continue
+		}
+		if status != http.StatusNotFound {
+			return fmt.Errorf("a request with no token answered %d, want 404", status)
+		}
+		if !keep {
+			conn.Close()
+			conn = nil
+		}
+	}
+	return nil
+}
+
+// roundTrip writes req and reads the answer's status line, headers and
+// body (by its Content-Length): a lighter http.ReadResponse, since this
+// side of the test is race-built and should leave the CPU to the server.
+func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, keepAlive bool, err error) {
+	if _, err := conn.Write(req); err != nil {
+		return 0, false, err
+	}
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	if f := strings.Fields(string(line)); len(f) >= 2 {
+		status, _ = strconv.Atoi(f[1])
+	}
+	length, keepAlive := 0, true
+	for {
+		h, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(string(h)), ":")
+		switch strings.ToLower(k) {
+		case "":
+			_, err := br.Discard(length)
+			return status, keepAlive, err
+		case "content-length":
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		case "connection":
+			keepAlive = !strings.EqualFold(strings.TrimSpace(v), "close")
+		}
+	}
+}
+
+// buildMlab builds mlab as users get it, without -race: under `go test
+// -race` this test binary is race-built, and the race detector multiplies
+// both the cost of parsing 60 KB request lines (about tenfold) and the
+// RSS (its shadow memory), which are what the test measures. After `go
+// vet ./...` or `go build` (CI runs vet first) the packages are cached
+// and this is a link.
+func buildMlab(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build mlab with")
+	}
+	bin := filepath.Join(t.TempDir(), "mlab")
+	began := time.Now()
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Logf("built mlab in %s", time.Since(began).Round(time.Millisecond))
+	return bin
+}
+
+// fullPipe returns a pipe whose buffer is already full: a write to w
+// blocks until someone reads r, and nobody will.
+func fullPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		w.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := w.Write(chunk); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	w.SetWriteDeadline(time.Time{})
+	return r, w
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := loopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// waitListening waits until hook answers a GET 200 (listen's readiness
+// answer), failing if the process exits first.
+func waitListening(t *testing.T, hook string, exited <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("mlab listen exited before listening: %v", err)
+		default:
+		}
+		if resp, err := http.Get(hook); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("mlab listen not answering on %s after 20s", hook)
+}
+
+// rssWatch samples a process's memory while it runs.
+type rssWatch struct {
+	done   chan struct{}
+	hwm    chan int64
+	killed atomic.Bool
+	peak   atomic.Int64 // the highest VmRSS sampled
+}
+
+// watchRSS samples pid's RSS every 50 ms and calls kill if it passes
+// limit (so a runaway cannot take the machine down).
+func watchRSS(pid int, limit int64, kill func() error) *rssWatch {
+	w := &rssWatch{done: make(chan struct{}), hwm: make(chan int64, 1)}
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.done:
+				w.hwm <- procStatus(pid, "VmHWM")
+				return
+			case <-tick.C:
+				rss := procStatus(pid, "VmRSS")
+				w.peak.Store(max(w.peak.Load(), rss))
+				if rss > limit && !w.killed.Swap(true) {
+					kill()
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the sampling and returns the peak RSS (VmHWM) in bytes, and
+// whether the process was killed for passing the limit (then the peak is
+// the highest sample).
+func (w *rssWatch) stop() (int64, bool) {
+	close(w.done)
+	hwm := <-w.hwm
+	if w.killed.Load() {
+		return w.peak.Load(), true
+	}
+	return hwm, false
+}
+
+// procStatus reads one "kB" field of /proc/PID/status, in bytes; 0 if it
+// cannot be read.
+func procStatus(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -73,7 +73,10 @@ Receiver (--tunnel, as for job commands):
 the token is appended to it. (--tunnel none opens nothing: not for listen.)
 
 Each delivery is answered 200 at once; showing, recording and forwarding
-happen afterwards, from a queue, so they never delay the answer. On a
+happen afterwards, from a queue, so they never delay the answer. When that
+queue is full (a terminal, disk or --forward-to app that cannot keep up),
+deliveries are answered 503 with Retry-After instead, so the sender tries
+again: a delivery answered 200 is never dropped. On a
 terminal each delivery is one line: time, status, kind, id, track_id, size
 and a duplicate mark (--verbose adds the headers and the pretty-printed
 body). Off a terminal, or with --json, each is one JSON object per line on
@@ -84,7 +87,9 @@ bytes when they differ from body's compact form). kind is generation,
 training, workflow or unknown, from the payload's shape; a delivery is a
 duplicate when its kind, id, track_id and status were seen before.
 Invalid requests (wrong path 404, not JSON 400, over 10 MiB 413) are
-reported on stderr and listening goes on.
+reported on stderr and listening goes on: ten a second one by one (the
+path percent-decoded, cut to 200 bytes, control characters escaped), the
+rest summed up as "N more rejected (404: N, ...)", and 503s only summed up.
 
 --forward-to URL relays every delivery (the same body bytes, its headers plus
 X-Forwarded-For and X-Forwarded-Proto) to your app and shows the app's status
@@ -96,7 +101,8 @@ readable. mlab replay sends them again.
 
 mlab listen runs until Ctrl-C (or --count deliveries), then closes the
 listener and the tunnel, lets pending forwards finish for a few seconds, and
-exits 0.
+exits 0. A terminal (or pipe) that reads nothing does not keep it from
+exiting: what it did not take is given up on within a second or two.
 
 Exit status:
   0    stopped by Ctrl-C or after --count deliveries
@@ -240,11 +246,12 @@ func runListen(ctx context.Context, o *ListenOptions) error {
 		defer rec.Close()
 	}
 	v := newListenView(o.f.IO, o.JSON, o.Verbose)
+	defer v.close() // last: a terminal that reads nothing is given up on
 	eng := webhook.New(webhook.Options{
 		Count: o.Count, Recorder: rec, DrainBound: o.drainBound, Observer: v,
 		ForwardTo: o.ForwardTo, ForwardTimeout: o.ForwardTimeout,
 	})
-	rc, err := o.openReceiver(ctx, cfg.NgrokAuthtoken, cfg.Tunnel, eng.Reject)
+	rc, err := o.openReceiver(ctx, v, cfg.NgrokAuthtoken, cfg.Tunnel, eng.Reject)
 	if err != nil || rc == nil {
 		return err // rc == nil: interrupted while the tunnel came up
 	}
@@ -299,14 +306,22 @@ func (o *ListenOptions) listenMode(cfgTunnel string) (receiver.Mode, error) {
 }
 
 // openReceiver opens listen's receiver (auto falls back to loopback, never
-// to polling), its rejections going to onReject. It returns (nil, nil)
-// when ctx ended while a tunnel was coming up.
-func (o *ListenOptions) openReceiver(ctx context.Context, authtoken, cfgTunnel string, onReject func(webhook.Rejection)) (*receiver.Receiver, error) {
+// to polling), its rejections going to onReject and its notices to v (so
+// a blocked stderr cannot hold it up). It returns (nil, nil) when ctx
+// ended while a tunnel was coming up.
+func (o *ListenOptions) openReceiver(ctx context.Context, v *listenView, authtoken, cfgTunnel string, onReject func(webhook.Rejection)) (*receiver.Receiver, error) {
 	mode, err := o.listenMode(cfgTunnel)
 	if err != nil {
 		return nil, err
 	}
 	ro := o.f.receiverOptions()
+	ro.Notify = func(n receiver.Notice) {
+		if n.Warn {
+			v.warnf("%s", o.f.redact(n.Text))
+		} else {
+			v.infof("%s", o.f.redact(n.Text))
+		}
+	}
 	ro.Mode, ro.ListenAddr, ro.PublicURL = mode, o.Listen, o.PublicURL
 	ro.Authtoken, ro.ConnectTimeout, ro.Fallback = authtoken, o.TunnelWait, receiver.FallbackLoopback
 	ro.Token, ro.Buffer, ro.OnReject = o.Token, webhook.Buffer, onReject
@@ -325,17 +340,16 @@ func (o *ListenOptions) openReceiver(ctx context.Context, authtoken, cfgTunnel s
 
 // printReady says where to send webhooks and what happens to them.
 func (o *ListenOptions) printReady(v *listenView, mode receiver.Mode, reg *receiver.Registration) {
-	ios := o.f.IO
-	st := ios.Styles()
-	ios.Infof("%s Webhook URL: %s %s", st.Success.Render("Ready!"), st.URL.Render(reg.URL), st.Muted.Render("(^C to quit)"))
+	st := o.f.IO.Styles()
+	v.infof("%s Webhook URL: %s %s", st.Success.Render("Ready!"), st.URL.Render(reg.URL), st.Muted.Render("(^C to quit)"))
 	if o.ForwardTo != "" {
-		ios.Infof("Forwarding deliveries to %s", st.URL.Render(o.ForwardTo))
+		v.infof("Forwarding deliveries to %s", st.URL.Render(o.ForwardTo))
 	}
 	if o.Record != "" {
-		ios.Infof("Recording deliveries to %s", o.Record)
+		v.infof("Recording deliveries to %s", o.Record)
 	}
 	if o.Count > 0 {
-		ios.Infof("Stopping after %s", deliveryCount(o.Count))
+		v.infof("Stopping after %s", deliveryCount(o.Count))
 	}
 	if o.PrintURL {
 		v.writeOut(reg.URL + "\n")

@@ -22,6 +22,9 @@ type ReplayOptions struct {
 	TrackIDs []string
 	JSON     bool
 	Timeout  time.Duration
+	// KeepCredentials sends recorded Authorization, Cookie, API-key and
+	// other credential headers too (--keep-credentials).
+	KeepCredentials bool
 }
 
 func newCmdReplay(f *Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
@@ -30,8 +33,12 @@ func newCmdReplay(f *Factory, runF func(context.Context, *ReplayOptions) error) 
 		Use:   "replay FILE --to URL",
 		Short: "Send recorded webhook deliveries again",
 		Long: `Send the deliveries recorded by mlab listen --record FILE (or saved from
-mlab listen --json) to a URL again, in order, one at a time: each body byte
-for byte, with the recorded headers (minus the connection-level ones).
+mlab listen --json) to a URL again, in order, one at a time: each as a POST,
+its body byte for byte, with the recorded headers minus the connection-level
+ones and minus credentials: Authorization, Proxy-Authorization, Cookie,
+X-Api-Key, Key and other key, token, secret or session headers are not sent
+unless --keep-credentials says so (a recording may hold someone else's,
+and --to may be anywhere). The headers left out are named on stderr.
 
 --id and --track-id select deliveries (repeat them, or list with commas); the
 id is the payload's id (model_id for training, the execution id for
@@ -73,6 +80,7 @@ Exit status:
 	fl.StringSliceVar(&opts.TrackIDs, "track-id", nil, "only deliveries with this `TRACK_ID` (repeatable)")
 	fl.BoolVar(&opts.JSON, "json", false, "one JSON object per delivery sent, on stdout")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long the receiver may take to answer each delivery")
+	fl.BoolVar(&opts.KeepCredentials, "keep-credentials", false, "also send recorded credential headers (Authorization, Cookie, X-Api-Key, ...)")
 	return cmd
 }
 
@@ -103,7 +111,9 @@ type sendLine struct {
 	Error      string `json:"error,omitempty"`
 }
 
-// printSend reports one send: a JSON line, or a human line on stdout.
+// printSend reports one send: a JSON line, or a human line on stdout
+// (always a POST: webhook.Send sends nothing else). The payload's id and
+// track_id are untrusted, and made safe for the terminal.
 func printSend(ios *output.IOStreams, asJSON bool, l sendLine, res webhook.Result) {
 	l.StatusCode, l.ElapsedMS = res.Status, res.Elapsed.Milliseconds()
 	if res.Err != nil {
@@ -117,9 +127,10 @@ func printSend(ios *output.IOStreams, asJSON bool, l sendLine, res webhook.Resul
 		return
 	}
 	st := ios.Styles()
-	what := webhook.Summary{Kind: l.Kind, ID: l.ID, TrackID: l.TrackID}.Describe()
+	what := output.Safe(webhook.Summary{Kind: l.Kind, ID: webhook.Clip(l.ID, maxShownField), TrackID: webhook.Clip(l.TrackID, maxShownField)}.Describe())
+	to := output.Safe(l.To)
 	if res.Err != nil {
-		fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", st.Error.Render("[---]"), l.To, what, res.Err)
+		fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", st.Error.Render("[---]"), to, what, output.Safe(res.Err.Error()))
 		return
 	}
 	code := fmt.Sprintf("[%d]", res.Status)
@@ -128,7 +139,7 @@ func printSend(ios *output.IOStreams, asJSON bool, l sendLine, res webhook.Resul
 	} else {
 		code = st.Error.Render(code)
 	}
-	fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", code, l.To, what, st.Muted.Render(output.FormatLatency(res.Elapsed)))
+	fmt.Fprintf(ios.Out, "%s POST %s  %s  %s\n", code, to, what, st.Muted.Render(output.FormatLatency(res.Elapsed)))
 }
 
 func runReplay(ctx context.Context, o *ReplayOptions) error {
@@ -145,18 +156,9 @@ func runReplay(ctx context.Context, o *ReplayOptions) error {
 	if len(sel) == 0 {
 		return flagErrorf("none of the %s in %s matches the --id/--track-id filters", deliveryCount(len(recs)), o.File)
 	}
-	client := webhook.NewClient(o.Timeout)
-	defer client.CloseIdleConnections()
-	failed := 0
-	for i, r := range sel {
-		if ctx.Err() != nil {
-			return fmt.Errorf("replay interrupted after %d of %s: %w", i, deliveryCount(len(sel)), ctx.Err())
-		}
-		res := webhook.Send(ctx, client, r.Request(o.To))
-		if !res.OK() {
-			failed++
-		}
-		printSend(ios, o.JSON, sendLine{Line: r.LineNo, Kind: r.Summary.Kind, ID: r.Summary.ID, TrackID: r.Summary.TrackID, To: o.To}, res)
+	failed, err := o.send(ctx, sel)
+	if err != nil {
+		return err
 	}
 	if failed > 0 {
 		err := fmt.Errorf("%d of %s failed", failed, deliveryCount(len(sel)))
@@ -164,6 +166,33 @@ func runReplay(ctx context.Context, o *ReplayOptions) error {
 	}
 	ios.Successf("replayed %s to %s", deliveryCount(len(sel)), o.To)
 	return nil
+}
+
+// send POSTs the selected records to --to, one at a time, and reports
+// each; it says once which recorded credential headers it left out.
+func (o *ReplayOptions) send(ctx context.Context, sel []webhook.Record) (failed int, err error) {
+	ios := o.f.IO
+	client := webhook.NewClient(o.Timeout)
+	defer client.CloseIdleConnections()
+	left := map[string]bool{}
+	for i, r := range sel {
+		if ctx.Err() != nil {
+			return failed, fmt.Errorf("replay interrupted after %d of %s: %w", i, deliveryCount(len(sel)), ctx.Err())
+		}
+		req, dropped := r.Request(o.To, o.KeepCredentials)
+		for _, h := range dropped {
+			if !left[h] {
+				left[h] = true
+				ios.Warnf("not sending the recorded %s header (--keep-credentials sends it)", output.Safe(h))
+			}
+		}
+		res := webhook.Send(ctx, client, req)
+		if !res.OK() {
+			failed++
+		}
+		printSend(ios, o.JSON, sendLine{Line: r.LineNo, Kind: r.Summary.Kind, ID: r.Summary.ID, TrackID: r.Summary.TrackID, To: o.To}, res)
+	}
+	return failed, nil
 }
 
 // readRecords reads FILE ("-": stdin); bad lines are warned about and skipped.
@@ -177,7 +206,9 @@ func (o *ReplayOptions) readRecords() ([]webhook.Record, error) {
 		defer fh.Close()
 		in = fh
 	}
-	recs, err := webhook.ReadRecords(in, o.f.IO.Warnf)
+	// A warning may quote the line (a JSON error names a header key).
+	warn := func(format string, a ...any) { o.f.IO.Warnf("%s", output.Safe(fmt.Sprintf(format, a...))) }
+	recs, err := webhook.ReadRecords(in, warn)
 	if err != nil {
 		return nil, flagErrorf("read %s: %v", o.File, err)
 	}

@@ -149,7 +149,69 @@ func TestEngineNeverBlocksTheHTTPSide(t *testing.T) {
 	if got := obs.bodies(); !slices.Equal(got, sent) {
 		t.Fatalf("delivered %d of %d: %q", len(got), n, got)
 	}
-	if s := obs.stats[0]; s.Deliveries != n || s.CountReached || s.Dropped != 0 {
+	if s := obs.stats[0]; s.Deliveries != n || s.CountReached || s.Unprocessed != 0 || s.Busy != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestEngineAnswers503WhenFull: a real loopback receiver. With the
+// observer stuck and every queue full, the listener answers 503 with
+// Retry-After (never 200-and-drop); the 503s are summed up, not reported
+// one by one; every delivery answered 200 is shown once the observer
+// moves.
+func TestEngineAnswers503WhenFull(t *testing.T) {
+	obs := &observer{gate: make(chan struct{})}
+	e := New(Options{Observer: obs})
+	e.q = newFIFO(2, maxQueuedBytes, queuedSize)
+	rc, err := receiver.Open(context.Background(), receiver.Options{Mode: receiver.ModeLocal, Buffer: 2, OnReject: e.Reject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	reg, err := rc.Register("tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := start(ctx, e, rc, reg)
+	var accepted []string
+	busy := 0
+	for i := 0; busy < 3 && i < 100; i++ {
+		b := fmt.Sprintf(`{"id":%d}`, i)
+		resp, err := http.Post(reg.URL, "application/json", strings.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+			accepted = append(accepted, b)
+		case 503:
+			if resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("503 without Retry-After: %v", resp.Header)
+			}
+			busy++
+		default:
+			t.Fatalf("delivery %d answered %d", i, resp.StatusCode)
+		}
+	}
+	if busy != 3 || len(accepted) > 1+2+1+2 {
+		t.Fatalf("%d accepted, %d refused: want the queues to fill, then 503s", len(accepted), busy)
+	}
+	close(obs.gate)
+	cancel()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.bodies(); !slices.Equal(got, accepted) {
+		t.Fatalf("shown %q, answered 200 %q", got, accepted)
+	}
+	summed := 0
+	for _, m := range obs.many {
+		summed += m.Busy
+	}
+	if s := obs.stats[0]; s.Busy != 3 || s.Rejected != 3 || summed != 3 || len(obs.rejected) != 0 {
+		t.Fatalf("stats %+v, summed %d, reported one by one %+v", s, summed, obs.rejected)
 	}
 }

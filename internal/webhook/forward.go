@@ -11,9 +11,19 @@ import (
 // slow request does not hold up the others.
 const forwardWorkers = 4
 
-// forwardQueue is how many deliveries may wait for a worker; past it a
-// delivery is reported and not forwarded (it was still answered and shown).
-const forwardQueue = 1024
+// The forward queue's bounds: how many deliveries, and how many bytes of
+// them, may wait for a worker. Past them the engine waits before taking
+// the next delivery (and the listener answers 503 once its own queues are
+// full), so a slow app costs at most this much memory and no delivery
+// answered 200 goes unforwarded.
+const (
+	forwardQueue      = 1024
+	forwardQueueBytes = 32 << 20
+)
+
+// closeGrace is how long close still waits for the workers once it has
+// aborted their requests: a worker stuck in Report is not waited for.
+const closeGrace = 100 * time.Millisecond
 
 // ForwardResult is the outcome of relaying one delivery to the app.
 type ForwardResult struct {
@@ -45,12 +55,11 @@ type forwarder struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	jobs   chan forwardJob
+	jobs   *fifo[forwardJob]
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	closed  bool
-	pending int
+	pending int // queued or being relayed
 }
 
 func newForwarder(cfg forwardConfig) *forwarder {
@@ -67,7 +76,7 @@ func newForwarder(cfg forwardConfig) *forwarder {
 		client: newClient(rt, 0), // each request has its own deadline
 		ctx:    ctx,
 		cancel: cancel,
-		jobs:   make(chan forwardJob, forwardQueue),
+		jobs:   newFIFO(forwardQueue, forwardQueueBytes, func(j forwardJob) int { return queuedSize(j.d) }),
 	}
 	for range forwardWorkers {
 		fw.wg.Add(1)
@@ -76,26 +85,25 @@ func newForwarder(cfg forwardConfig) *forwarder {
 	return fw
 }
 
-// enqueue queues d without ever blocking; false when the queue is full or
-// closed.
+// enqueue queues d, waiting while the queue is full; false once the
+// forwarder is closed (close counts d as abandoned).
 func (fw *forwarder) enqueue(d Delivery, sum Summary) bool {
+	if !fw.jobs.push(forwardJob{d: d, sum: sum}) {
+		return false
+	}
 	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	if fw.closed {
-		return false
-	}
-	select {
-	case fw.jobs <- forwardJob{d: d, sum: sum}:
-		fw.pending++
-		return true
-	default:
-		return false
-	}
+	fw.pending++
+	fw.mu.Unlock()
+	return true
 }
 
 func (fw *forwarder) work() {
 	defer fw.wg.Done()
-	for j := range fw.jobs {
+	for {
+		j, ok := fw.jobs.pop()
+		if !ok {
+			return
+		}
 		res := fw.send(j)
 		fw.mu.Lock()
 		fw.pending--
@@ -118,16 +126,9 @@ func (fw *forwarder) send(j forwardJob) ForwardResult {
 
 // close stops taking deliveries and waits up to bound for the queued ones
 // to be relayed; then it aborts what is left and reports how many were not
-// forwarded.
+// forwarded (an enqueue still waiting for room included).
 func (fw *forwarder) close(bound time.Duration) (abandoned int) {
-	fw.mu.Lock()
-	if fw.closed {
-		fw.mu.Unlock()
-		return 0
-	}
-	fw.closed = true
-	close(fw.jobs)
-	fw.mu.Unlock()
+	abandoned = fw.jobs.close()
 	done := make(chan struct{})
 	go func() { fw.wg.Wait(); close(done) }()
 	timer := time.NewTimer(bound)
@@ -136,10 +137,10 @@ func (fw *forwarder) close(bound time.Duration) (abandoned int) {
 	case <-done:
 	case <-timer.C:
 		fw.mu.Lock()
-		abandoned = fw.pending
+		abandoned += fw.pending
 		fw.mu.Unlock()
 		fw.cancel()
-		<-done
+		waitAtMost(done, closeGrace)
 	}
 	fw.cancel()
 	fw.client.CloseIdleConnections()

@@ -116,8 +116,9 @@ func TestForwarderPerDeliveryTimeout(t *testing.T) {
 	})
 }
 
-// TestForwarderQueueIsBounded: past its workers and its queue, enqueue
-// refuses at once instead of waiting.
+// TestForwarderQueueIsBounded: past its workers and its queue (in count,
+// or in bytes), enqueue waits for room instead of dropping the delivery;
+// close refuses a waiting enqueue and counts it as abandoned.
 func TestForwarderQueueIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
@@ -131,24 +132,44 @@ func TestForwarderQueueIsBounded(t *testing.T) {
 		})
 		var res observer
 		fw := newForwarder(forwardConfig{URL: "http://app.invalid/", Timeout: time.Hour, Report: res.Forwarded, Transport: stuck})
-		for i := range forwardWorkers {
+		for i := range forwardWorkers + forwardQueue {
 			fw.enqueue(delivery(i), Summary{})
+			synctest.Wait() // the first ones are taken by the workers
 		}
-		synctest.Wait() // every worker holds one
-		for i := range forwardQueue {
-			if !fw.enqueue(delivery(i), Summary{}) {
-				t.Fatalf("queued only %d of %d", i, forwardQueue)
-			}
-		}
-		if fw.enqueue(delivery(-1), Summary{}) {
+		waited := make(chan bool)
+		go func() { waited <- fw.enqueue(delivery(-1), Summary{}) }()
+		synctest.Wait()
+		select {
+		case <-waited:
 			t.Fatal("queued past the bound")
+		default:
 		}
 		close(release)
+		if !<-waited {
+			t.Fatal("not queued once there was room")
+		}
 		if n := fw.close(time.Minute); n != 0 {
 			t.Fatalf("%d abandoned", n)
 		}
-		if got := res.forwarded; len(got) != forwardWorkers+forwardQueue {
+		if got := res.forwarded; len(got) != forwardWorkers+forwardQueue+1 {
 			t.Fatalf("%d results", len(got))
+		}
+	})
+
+	synctest.Test(t, func(t *testing.T) {
+		var res observer
+		fw := newForwarder(forwardConfig{URL: "http://app.invalid/", Timeout: time.Hour, Report: res.Forwarded, Transport: hang})
+		big := delivery(0)
+		big.Body = []byte(`{"id":"` + strings.Repeat("x", forwardQueueBytes/3) + `"}`)
+		for range forwardWorkers + 3 { // the workers hold 4, the queue takes 2 of the 3 (bytes)
+			go fw.enqueue(big, Summary{})
+			synctest.Wait()
+		}
+		if n := fw.jobs.len(); n != 2 {
+			t.Fatalf("%d queued, want 2 (the byte bound)", n)
+		}
+		if n := fw.close(time.Second); n != forwardWorkers+3 {
+			t.Fatalf("%d abandoned, want %d: the 4 sent, the 2 queued and the one waiting", n, forwardWorkers+3)
 		}
 	})
 }

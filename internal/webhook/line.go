@@ -3,7 +3,6 @@ package webhook
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -152,14 +151,37 @@ type Record struct {
 	Summary Summary
 }
 
-// Request is the record sent again to url: its method (POST when the line
-// has none), its headers and its exact body.
-func (r Record) Request(url string) Request {
+// Request is the record sent again to url: a POST (whatever method the
+// line names: webhooks are POSTs, and replay says it sends one) with its
+// exact body and its headers, minus the credentials among them
+// ([CredentialHeader]) unless keepCredentials: a recording may hold
+// someone's Authorization or Cookie, and replaying them to another URL
+// would hand them over. dropped names the headers left out, sorted.
+func (r Record) Request(url string, keepCredentials bool) (req Request, dropped []string) {
 	h := http.Header{}
 	for k, v := range r.Line.Headers {
+		if !keepCredentials && CredentialHeader(k) {
+			dropped = append(dropped, http.CanonicalHeaderKey(k))
+			continue
+		}
 		h.Set(k, v)
 	}
-	return Request{Method: cmp.Or(r.Line.Method, http.MethodPost), URL: url, Header: h, Body: r.Body}
+	slices.Sort(dropped)
+	return Request{URL: url, Header: h, Body: r.Body}, dropped
+}
+
+// credentialWords mark a header name as a credential when it contains one.
+var credentialWords = []string{"auth", "cookie", "token", "secret", "passw", "session", "credential", "apikey", "api-key", "api_key"}
+
+// CredentialHeader reports whether a header of that name may carry a
+// credential: Authorization, Proxy-Authorization, Cookie, X-Api-Key, Key,
+// X-Auth-Token, any *-Key, and the like. It errs on the side of caution.
+func CredentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	if n == "key" || strings.HasSuffix(n, "-key") || strings.HasSuffix(n, "_key") {
+		return true
+	}
+	return slices.ContainsFunc(credentialWords, func(w string) bool { return strings.Contains(n, w) })
 }
 
 // ReadRecords parses a JSON-lines record (a --record file or `mlab listen

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,12 +122,11 @@ func TestReadRecordsSkipsWhatIsNotADelivery(t *testing.T) {
 		t.Fatalf("summaries %+v %+v", recs[0].Summary, recs[2].Summary)
 	}
 
-	req := recs[0].Request("http://app.example/hooks")
-	if req.Method != "PUT" || req.URL != "http://app.example/hooks" || req.Header.Get("Content-Type") != "text/json" || req.Header.Get("X-Custom") != "a, b" || string(req.Body) != `{"id":1,"track_id":"t1","status":"success"}` {
-		t.Fatalf("request %+v", req)
-	}
-	if m := recs[1].Request("http://x").Method; m != http.MethodPost {
-		t.Fatalf("method of a line without one: %q", m)
+	// A recorded PUT is sent as the POST replay says it sends (Request has
+	// no method: Send always POSTs).
+	req, dropped := recs[0].Request("http://app.example/hooks", false)
+	if req.URL != "http://app.example/hooks" || req.Header.Get("Content-Type") != "text/json" || req.Header.Get("X-Custom") != "a, b" || string(req.Body) != `{"id":1,"track_id":"t1","status":"success"}` || dropped != nil {
+		t.Fatalf("request %+v, dropped %q", req, dropped)
 	}
 
 	if got := Filter(recs, nil, nil); len(got) != 3 {
@@ -137,5 +137,32 @@ func TestReadRecordsSkipsWhatIsNotADelivery(t *testing.T) {
 	}
 	if got := Filter(recs, []string{"1"}, []string{"t2"}); len(got) != 0 {
 		t.Fatalf("--id and --track-id: %+v", got)
+	}
+}
+
+// TestRecordRequestDropsCredentials: a recorded delivery is replayed
+// without the credentials it carried unless asked; the rest of its headers
+// and its body go as they were, always as a POST.
+func TestRecordRequestDropsCredentials(t *testing.T) {
+	rec := Record{Line: Line{Method: "DELETE", Headers: map[string]string{
+		"Authorization": "Bearer s3cret", "Cookie": "session=abc", "Proxy-Authorization": "Basic eA==",
+		"X-Api-Key": "k", "key": "k2", "X-Auth-Token": "t", "Content-Type": "application/json", "User-Agent": "ModelsLab",
+	}}, Body: []byte(`{"id":1}`)}
+	req, dropped := rec.Request("http://app.example/hooks", false)
+	want := []string{"Authorization", "Cookie", "Key", "Proxy-Authorization", "X-Api-Key", "X-Auth-Token"}
+	if !slices.Equal(dropped, want) {
+		t.Fatalf("dropped %q, want %q", dropped, want)
+	}
+	if len(req.Header) != 2 || req.Header.Get("Content-Type") != "application/json" || req.Header.Get("User-Agent") != "ModelsLab" || string(req.Body) != `{"id":1}` {
+		t.Fatalf("request %+v", req)
+	}
+	req, dropped = rec.Request("http://app.example/hooks", true)
+	if dropped != nil || req.Header.Get("Authorization") != "Bearer s3cret" || req.Header.Get("Cookie") != "session=abc" || len(req.Header) != 8 {
+		t.Fatalf("--keep-credentials: %+v, dropped %q", req.Header, dropped)
+	}
+	for _, name := range []string{"Content-Type", "User-Agent", "X-Forwarded-For", "Accept", "X-Request-Id"} {
+		if CredentialHeader(name) {
+			t.Errorf("%s taken for a credential", name)
+		}
 	}
 }

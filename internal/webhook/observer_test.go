@@ -16,6 +16,7 @@ type observer struct {
 	mu        sync.Mutex
 	delivered []*Processed
 	rejected  []Rejection
+	many      []RejectionSummary
 	forwarded []ForwardResult
 	problems  []string
 	stats     []Stats
@@ -36,10 +37,10 @@ func (o *observer) Delivered(p *Processed) {
 }
 
 func (o *observer) Rejected(r Rejection)                { add(o, &o.rejected, r) }
+func (o *observer) RejectedMany(s RejectionSummary)     { add(o, &o.many, s) }
 func (o *observer) Forwarded(r ForwardResult)           { add(o, &o.forwarded, r) }
 func (o *observer) ProcessFailed(d Delivery, err error) { o.problem("process %s: %v", d.Body, err) }
 func (o *observer) RecordFailed(err error)              { o.problem("record: %v", err) }
-func (o *observer) ForwardSkipped(p *Processed)         { o.problem("skipped %s", p.Summary.Describe()) }
 func (o *observer) Stopped(s Stats)                     { add(o, &o.stats, s) }
 
 func (o *observer) problem(format string, a ...any) { add(o, &o.problems, fmt.Sprintf(format, a...)) }

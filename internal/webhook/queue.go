@@ -2,83 +2,109 @@ package webhook
 
 import "sync"
 
-// event is what the listener reports: a delivery or a rejection.
-type event struct {
-	d   Delivery
-	rej *Rejection
+// fifo is a queue bounded in items and in bytes. push waits while it is
+// full: back-pressure, so whoever feeds it stops taking more (the pump
+// stops draining the token's channel, and the listener answers 503 instead
+// of 200). pop waits while it is empty. An item larger than the byte bound
+// is still taken when the queue is empty, so nothing is too big to pass.
+type fifo[T any] struct {
+	maxItems, maxBytes int
+	size               func(T) int
+
+	mu       sync.Mutex
+	notEmpty sync.Cond
+	notFull  sync.Cond
+	items    []T
+	bytes    int
+	waiting  int  // pushers inside push, waiting for room
+	closed   bool // push refuses; pop drains what is queued, then reports false
 }
 
-// queue is a FIFO the HTTP side pushes to without ever waiting, whatever
-// the consumer (a slow terminal, a slow disk) is doing. It holds up to
-// maxEvents events and maxBytes of bodies; past that, events are dropped
-// (the deliveries were still answered) and counted.
-type queue struct {
-	maxEvents, maxBytes int
-
-	mu      sync.Mutex
-	cond    *sync.Cond
-	items   []event
-	bytes   int
-	dropped int
-	closed  bool
-}
-
-// The engine's queue bounds.
-const (
-	maxQueuedEvents = 100_000
-	maxQueuedBytes  = 512 << 20
-)
-
-func newQueue(maxEvents, maxBytes int) *queue {
-	q := &queue{maxEvents: maxEvents, maxBytes: maxBytes}
-	q.cond = sync.NewCond(&q.mu)
+func newFIFO[T any](maxItems, maxBytes int, size func(T) int) *fifo[T] {
+	q := &fifo[T]{maxItems: maxItems, maxBytes: maxBytes, size: size}
+	q.notEmpty.L = &q.mu
+	q.notFull.L = &q.mu
 	return q
 }
 
-// push queues ev, or counts it as dropped when the queue is full; after
-// close it is ignored.
-func (q *queue) push(ev event) {
-	q.mu.Lock()
-	switch {
-	case q.closed:
-	case len(q.items) >= q.maxEvents || q.bytes+len(ev.d.Body) > q.maxBytes:
-		q.dropped++
-	default:
-		q.items = append(q.items, ev)
-		q.bytes += len(ev.d.Body)
+// full reports whether an item of n bytes must wait (q.mu held).
+func (q *fifo[T]) full(n int) bool {
+	if len(q.items) == 0 {
+		return false
 	}
-	q.mu.Unlock()
-	q.cond.Signal()
+	return len(q.items) >= q.maxItems || q.bytes+n > q.maxBytes
 }
 
-// close ends the queue: pop drains what is queued, then reports false.
-func (q *queue) close() {
+// push queues v, waiting for room; false once the queue is closed (v is
+// not queued).
+func (q *fifo[T]) push(v T) bool {
+	n := q.size(v)
 	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.cond.Broadcast()
+	defer q.mu.Unlock()
+	q.waiting++
+	for !q.closed && q.full(n) {
+		q.notFull.Wait()
+	}
+	q.waiting--
+	if q.closed {
+		return false
+	}
+	q.items = append(q.items, v)
+	q.bytes += n
+	q.notEmpty.Signal()
+	return true
 }
 
-// pop blocks until an event is queued; false once closed and empty.
-func (q *queue) pop() (event, bool) {
+// pop takes the oldest item, waiting for one; false once the queue is
+// closed and empty.
+func (q *fifo[T]) pop() (T, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.items) == 0 && !q.closed {
-		q.cond.Wait()
+		q.notEmpty.Wait()
 	}
+	var zero T
 	if len(q.items) == 0 {
-		return event{}, false
+		return zero, false
 	}
-	ev := q.items[0]
-	q.items[0] = event{}
+	v := q.items[0]
+	q.items[0] = zero
 	q.items = q.items[1:]
-	q.bytes -= len(ev.d.Body)
-	return ev, true
+	q.bytes -= q.size(v)
+	q.notFull.Broadcast() // pushers of any size may fit now
+	return v, true
 }
 
-// droppedCount is how many events push has dropped.
-func (q *queue) droppedCount() int {
+// close makes push refuse from now on; pop still drains what is queued.
+// It returns how many pushers were waiting for room: each of them now gets
+// false. Closing twice returns 0.
+func (q *fifo[T]) close() (refused int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.dropped
+	if q.closed {
+		return 0
+	}
+	q.closed = true
+	q.notEmpty.Broadcast()
+	q.notFull.Broadcast()
+	return q.waiting
+}
+
+// discard closes the queue and drops what is in it; it returns how many
+// items were dropped or refused to waiting pushers.
+func (q *fifo[T]) discard() int {
+	refused := q.close()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.items)
+	clear(q.items)
+	q.items, q.bytes = nil, 0
+	return refused + n
+}
+
+// len is how many items are queued.
+func (q *fifo[T]) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
 }

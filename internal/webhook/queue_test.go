@@ -8,91 +8,115 @@ import (
 
 func body(n int) Delivery { return Delivery{Body: []byte(strings.Repeat("x", n))} }
 
-// TestQueueOverflowIsCounted: with nobody popping, push never waits; past
-// the bounds on events and on bytes it drops and counts.
-func TestQueueOverflowIsCounted(t *testing.T) {
+func bodySize(d Delivery) int { return len(d.Body) }
+
+// TestFIFOWaitsWhenFull: past its bound on items, or on bytes, push waits
+// (it never drops) until a pop makes room; an item larger than the byte
+// bound still passes when the queue is empty.
+func TestFIFOWaitsWhenFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newQueue(3, 100)
-		done := make(chan struct{})
+		q := newFIFO(3, 100, bodySize)
+		pushed := make(chan int, 10)
 		go func() {
-			defer close(done)
 			for i := range 5 {
-				q.push(event{d: Delivery{Body: []byte{byte('0' + i)}}})
+				q.push(Delivery{Body: []byte{byte('0' + i)}})
+				pushed <- i
 			}
 		}()
 		synctest.Wait()
-		select {
-		case <-done:
-		default:
-			t.Fatal("push blocked with nobody popping")
+		if len(pushed) != 3 {
+			t.Fatalf("%d pushed past a bound of 3 items", len(pushed))
 		}
-		if q.droppedCount() != 2 {
-			t.Fatalf("dropped %d, want 2", q.droppedCount())
-		}
-		for i := range 3 {
-			ev, ok := q.pop()
-			if !ok || string(ev.d.Body) != string(rune('0'+i)) {
-				t.Fatalf("pop %d: %q %v", i, ev.d.Body, ok)
+		for i := range 5 {
+			d, ok := q.pop()
+			if !ok || string(d.Body) != string(rune('0'+i)) {
+				t.Fatalf("pop %d: %q %v", i, d.Body, ok)
 			}
+			synctest.Wait()
+		}
+		if len(pushed) != 5 {
+			t.Fatalf("%d pushed after the pops", len(pushed))
 		}
 	})
 
-	q := newQueue(100, 10)
-	q.push(event{d: body(6)})
-	q.push(event{d: body(6)}) // 12 bytes > 10: dropped
-	q.push(event{d: body(4)}) // exactly 10: kept
-	q.push(event{rej: &Rejection{Status: 404}})
-	if q.droppedCount() != 1 {
-		t.Fatalf("dropped %d, want 1", q.droppedCount())
-	}
-	for _, want := range []int{6, 4} {
-		if ev, _ := q.pop(); len(ev.d.Body) != want {
-			t.Fatalf("popped %d bytes, want %d", len(ev.d.Body), want)
+	synctest.Test(t, func(t *testing.T) {
+		q := newFIFO(100, 10, bodySize)
+		q.push(body(6))
+		done := make(chan struct{})
+		go func() { q.push(body(6)); close(done) }() // 12 bytes > 10: waits
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("pushed past the byte bound")
+		default:
 		}
-	}
-	q.push(event{d: body(10)}) // the bytes popped are free again
-	if ev, _ := q.pop(); ev.rej == nil || ev.rej.Status != 404 {
-		t.Fatalf("popped %+v, want the rejection", ev)
-	}
-	if ev, _ := q.pop(); len(ev.d.Body) != 10 || q.droppedCount() != 1 {
-		t.Fatalf("popped %d bytes, dropped %d", len(ev.d.Body), q.droppedCount())
-	}
+		if d, _ := q.pop(); len(d.Body) != 6 {
+			t.Fatalf("popped %d bytes", len(d.Body))
+		}
+		<-done
+		q.pop()
+		q.push(body(50)) // larger than the bound, but the queue is empty
+		if d, _ := q.pop(); len(d.Body) != 50 {
+			t.Fatalf("popped %d bytes", len(d.Body))
+		}
+	})
 }
 
-// TestQueuePopWaitsAndCloseDrains: pop waits for a push; after close it
-// returns what is queued, then false; pushes after close are ignored.
-func TestQueuePopWaitsAndCloseDrains(t *testing.T) {
+// TestFIFOCloseAndDiscard: after close, pop drains what is queued, then
+// reports false, and push refuses; a pusher waiting for room is refused
+// and counted; discard drops what is queued and counts it.
+func TestFIFOCloseAndDiscard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		q := newQueue(maxQueuedEvents, maxQueuedBytes)
-		got := make(chan string, 10)
-		go func() {
-			for {
-				ev, ok := q.pop()
-				if !ok {
-					close(got)
-					return
-				}
-				got <- string(ev.d.Body)
-			}
-		}()
+		q := newFIFO(1, 100, bodySize)
+		q.push(body(1))
+		refused := make(chan bool)
+		go func() { refused <- !q.push(body(2)) }()
+		synctest.Wait()
+		if n := q.close(); n != 1 || !<-refused {
+			t.Fatalf("close refused %d waiting pushers", n)
+		}
+		if q.push(body(3)) {
+			t.Fatal("pushed after close")
+		}
+		if d, ok := q.pop(); !ok || len(d.Body) != 1 {
+			t.Fatalf("after close: %q %v", d.Body, ok)
+		}
+		if _, ok := q.pop(); ok {
+			t.Fatal("pop after the queue was drained")
+		}
+		if q.close() != 0 {
+			t.Fatal("second close counted again")
+		}
+	})
+
+	synctest.Test(t, func(t *testing.T) {
+		q := newFIFO(2, 100, bodySize)
+		q.push(body(1))
+		q.push(body(1))
+		go q.push(body(1))
+		synctest.Wait()
+		if n := q.discard(); n != 3 || q.len() != 0 {
+			t.Fatalf("discarded %d, %d left", n, q.len())
+		}
+		if _, ok := q.pop(); ok {
+			t.Fatal("pop after discard")
+		}
+	})
+}
+
+// TestFIFOPopWaits: pop waits for a push.
+func TestFIFOPopWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFIFO(10, 100, bodySize)
+		got := make(chan string, 1)
+		go func() { d, _ := q.pop(); got <- string(d.Body) }()
 		synctest.Wait()
 		if len(got) != 0 {
 			t.Fatal("pop returned with nothing queued")
 		}
-		q.push(event{d: Delivery{Body: []byte("a")}})
-		synctest.Wait()
+		q.push(Delivery{Body: []byte("a")})
 		if s := <-got; s != "a" {
 			t.Fatalf("got %q", s)
-		}
-		q.push(event{d: Delivery{Body: []byte("b")}})
-		q.close()
-		q.push(event{d: Delivery{Body: []byte("late")}})
-		var rest []string
-		for s := range got {
-			rest = append(rest, s)
-		}
-		if strings.Join(rest, ",") != "b" || q.droppedCount() != 0 {
-			t.Fatalf("after close: %q, dropped %d", rest, q.droppedCount())
 		}
 	})
 }

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"io"
 	"net"
@@ -10,9 +9,9 @@ import (
 	"time"
 )
 
-// Request is one delivery to send: a forwarded, replayed or sample webhook.
+// Request is one delivery to send: a forwarded, replayed or sample
+// webhook. It is always a POST, as webhooks are.
 type Request struct {
-	Method string // "" means POST
 	URL    string
 	Header http.Header // sent minus the hop-by-hop ones; Content-Type defaults to application/json
 	Body   []byte
@@ -50,7 +49,7 @@ var hopHeaders = map[string]bool{
 // read (up to 1 MiB) and discarded. It is the one sender of forward,
 // replay and trigger.
 func Send(ctx context.Context, client *http.Client, r Request) Result {
-	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.Method, http.MethodPost), r.URL, bytes.NewReader(r.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
 		return Result{Err: err}
 	}

@@ -66,13 +66,13 @@ func TestSendDropsHopHeadersAndKeepsTheRest(t *testing.T) {
 		"Connection": {"close"}, "Keep-Alive": {"300"}, "Te": {"trailers"}, "Host": {"evil.example"},
 		"Accept-Encoding": {"br"}, "X-Custom": {"1", "2"},
 	}
-	res := Send(context.Background(), NewClient(5*time.Second), Request{Method: http.MethodPut, URL: srv.URL + "/hooks", Header: h, Body: []byte(`{"id":1}`)})
+	res := Send(context.Background(), NewClient(5*time.Second), Request{URL: srv.URL + "/hooks", Header: h, Body: []byte(`{"id":1}`)})
 	if !res.OK() || res.Status != 200 || res.Err != nil || res.Elapsed <= 0 {
 		t.Fatalf("result %+v", res)
 	}
 	methods, headers, bodies := a.got()
 	got := headers[0]
-	if methods[0] != http.MethodPut || bodies[0] != `{"id":1}` {
+	if methods[0] != http.MethodPost || bodies[0] != `{"id":1}` {
 		t.Fatalf("%s %q", methods[0], bodies[0])
 	}
 	if got.Get("Content-Type") != "application/json" || strings.Join(got.Values("X-Custom"), ",") != "1,2" {
