@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mlabcli/mlab/internal/ids"
 	"github.com/mlabcli/mlab/internal/job"
@@ -249,7 +250,8 @@ func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, err
 	}
 	r.URL = ep.URL
 	r.l = listener.New(listener.Options{Buffer: o.Buffer, OnReject: func(rej listener.Rejection) {
-		o.debugf("webhook listener: %s %s from %s answered %d (%s)", rej.Method, rej.Path, rej.RemoteAddr, rej.Status, rej.Reason)
+		// Quoted and clipped: the path is anyone's, up to 64 KiB of it.
+		o.debugf("webhook listener: %q %q (%d bytes) from %s answered %d (%s)", clip(rej.Method), clip(rej.Path), len(rej.Path), rej.RemoteAddr, rej.Status, rej.Reason)
 		if o.OnReject != nil {
 			o.OnReject(rej)
 		}
@@ -453,3 +455,15 @@ func isLoopbackURL(raw string) bool {
 // IsLoopbackURL reports whether raw names this machine (localhost or a
 // loopback IP).
 func IsLoopbackURL(raw string) bool { return isLoopbackURL(raw) }
+
+// clip keeps at most 100 bytes of an untrusted string for a log line.
+func clip(s string) string {
+	if len(s) <= 100 {
+		return s
+	}
+	cut := 100
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -632,3 +632,29 @@ func TestNgrokNotRoutable(t *testing.T) {
 	}
 	n.one(t, true, "deliveries may fail for a moment")
 }
+
+// TestDebugQuotesRejectedPaths: a rejected path is anyone's; the --debug
+// line quotes and clips it (issue 13: raw escape sequences reached stderr).
+func TestDebugQuotesRejectedPaths(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	rc, err := receiver.Open(context.Background(), receiver.Options{Mode: receiver.ModeLocal, Debug: func(format string, a ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, a...))
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	resp, err := http.Post(rc.URL+"/%1b%5b2J"+strings.Repeat("a", 500), "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 1 || strings.Contains(lines[0], "\x1b") || !strings.Contains(lines[0], `\x1b[2J`) || len(lines[0]) > 300 {
+		t.Fatalf("debug lines %q", lines)
+	}
+}
