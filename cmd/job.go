@@ -243,12 +243,3 @@ func exactArgs(n int, format string) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -105,7 +106,7 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 				if max == 0 {
 					return flagErrorf("mlab %s takes no arguments, got %d", cmd.Name(), len(args))
 				}
-				return flagErrorf("mlab %s takes %s %s argument (quote it), got %d", cmd.Name(), firstNonEmpty(spec.argCount, "one"), spec.argName, len(args))
+				return flagErrorf("mlab %s takes %s %s argument (quote it), got %d", cmd.Name(), cmp.Or(spec.argCount, "one"), spec.argName, len(args))
 			}
 			return nil
 		},

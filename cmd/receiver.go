@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func (f *Factory) receiverOptions() receiver.Options {
 // openReceiver opens the webhook receiver of a job command (before any
 // submit: the webhook URL must exist before the request is sent).
 func openReceiver(ctx context.Context, f *Factory, o *JobOptions, baseURL, ngrokToken, cfgTunnel string) (*receiver.Receiver, error) {
-	mode, err := receiver.ParseMode(firstNonEmpty(o.Tunnel, cfgTunnel))
+	mode, err := receiver.ParseMode(cmp.Or(o.Tunnel, cfgTunnel))
 	if err != nil {
 		return nil, &ConfigError{Msg: "MLAB_TUNNEL: " + err.Error(), Hint: "use auto, ngrok, local or none"}
 	}

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,18 +131,9 @@ func Resolve(flagKey string, getenv func(string) string) (*Config, error) {
 		c.APIKey, c.APIKeySource = f.APIKey, "file"
 	}
 	c.APIKey = strings.TrimSpace(c.APIKey)
-	c.BaseURL = firstNonEmpty(getenv(EnvBaseURL), f.BaseURL, DefaultBaseURL)
+	c.BaseURL = cmp.Or(getenv(EnvBaseURL), f.BaseURL, DefaultBaseURL)
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
-	c.NgrokAuthtoken = strings.TrimSpace(firstNonEmpty(getenv(EnvNgrokToken), f.NgrokAuthtoken))
-	c.Tunnel = firstNonEmpty(getenv(EnvTunnel), f.Tunnel)
+	c.NgrokAuthtoken = strings.TrimSpace(cmp.Or(getenv(EnvNgrokToken), f.NgrokAuthtoken))
+	c.Tunnel = cmp.Or(getenv(EnvTunnel), f.Tunnel)
 	return c, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -11,11 +11,10 @@ package listener
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mlabcli/mlab/internal/ids"
 	"io"
 	"log"
 	"net"
@@ -112,14 +111,9 @@ func New(opts Options) *Server {
 	return &Server{opts: opts, routes: make(map[string]*route), conns: newConnLimiter(opts.MaxConns)}
 }
 
-// NewToken returns a fresh 128-bit random path token (32 hex characters).
-func NewToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate webhook token: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
+// NewToken returns a fresh 128-bit random path token (32 hex characters):
+// ids.Token, mlab's one token maker.
+func NewToken() (string, error) { return ids.Token(), nil }
 
 // Register starts accepting deliveries for token and returns the channel they
 // arrive on, plus a function that unregisters the token and closes the

@@ -3,11 +3,10 @@ package output
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mlabcli/mlab/internal/ids"
 	"io"
 	"io/fs"
 	"mime"
@@ -582,9 +581,7 @@ func tidyDots(n string) string {
 // permissions.
 func createTemp(dir string) (*os.File, string, error) {
 	for range 100 {
-		var rnd [partHexLen / 2]byte
-		_, _ = rand.Read(rnd[:])
-		p := filepath.Join(dir, partPrefix+hex.EncodeToString(rnd[:])+partSuffix)
+		p := filepath.Join(dir, partPrefix+ids.Hex(partHexLen/2)+partSuffix)
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			return f, p, nil

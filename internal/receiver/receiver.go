@@ -152,7 +152,7 @@ func Open(ctx context.Context, o Options) (*Receiver, error) {
 	if mode == "" {
 		mode = ModeAuto
 	}
-	if mode == ModeAuto && o.PublicURL == "" && isLoopbackURL(o.APIBase) {
+	if mode == ModeAuto && o.PublicURL == "" && IsLoopbackURL(o.APIBase) {
 		mode = ModeLocal // the API can reach us here: no tunnel needed
 	}
 	if o.PublicURL != "" && (mode == ModeAuto || mode == ModeURL) {
@@ -439,7 +439,9 @@ func (r *Receiver) WaitingFor() string {
 	return "; waiting for its webhook (" + string(r.Mode) + ") and polling as a fallback"
 }
 
-func isLoopbackURL(raw string) bool {
+// IsLoopbackURL reports whether raw names this machine (localhost or a
+// loopback IP).
+func IsLoopbackURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false
@@ -451,10 +453,6 @@ func isLoopbackURL(raw string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// IsLoopbackURL reports whether raw names this machine (localhost or a
-// loopback IP).
-func IsLoopbackURL(raw string) bool { return isLoopbackURL(raw) }
 
 // clip keeps at most 100 bytes of an untrusted string for a log line.
 func clip(s string) string {

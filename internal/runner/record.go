@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -97,7 +98,7 @@ func (r *Runner) recordEnd(j *Job, o *Outcome, obs Observer) {
 		return
 	}
 	now := r.o.Now()
-	err := r.o.Journal.Update(firstNonEmpty(j.TrackID, o.ID), func(e *journal.Entry) {
+	err := r.o.Journal.Update(cmp.Or(j.TrackID, o.ID), func(e *journal.Entry) {
 		was := e.Finished()
 		e.Status = string(o.Status)
 		if len(o.Output) > 0 || !was {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -116,7 +117,7 @@ func (r *Runner) Fetch(ctx context.Context, j *Job, obs Observer) (*Outcome, err
 		r.recordEnd(j, o, obs)
 		return o, &FailedError{ID: j.ID, Response: resp}
 	}
-	o.Stage = firstNonEmpty(resp.Stage, resp.Status, string(StatusProcessing))
+	o.Stage = cmp.Or(resp.Stage, resp.Status, string(StatusProcessing))
 	return o, nil
 }
 
@@ -143,7 +144,7 @@ func LoadBatch(jr *journal.Journal, batchID string) (*BatchState, error) {
 	st := &BatchState{}
 	submitted := map[string]bool{} // track ids and lines with a job id
 	for _, e := range entries {
-		st.BaseURL = firstNonEmpty(st.BaseURL, e.BaseURL)
+		st.BaseURL = cmp.Or(st.BaseURL, e.BaseURL)
 		if e.ID == "" {
 			continue
 		}
@@ -163,7 +164,7 @@ func LoadBatch(jr *journal.Journal, batchID string) (*BatchState, error) {
 	slices.SortFunc(st.Unknown, func(a, b journal.Entry) int { return a.Line - b.Line })
 	if plan, err := jr.LoadPlan(batchID); err == nil {
 		st.Plan = plan
-		st.BaseURL = firstNonEmpty(st.BaseURL, plan.BaseURL)
+		st.BaseURL = cmp.Or(st.BaseURL, plan.BaseURL)
 		for _, l := range plan.Lines {
 			known := func(m map[string]bool) bool { return m[lineKey(l.Line)] || (l.TrackID != "" && m[l.TrackID]) }
 			if !known(submitted) && !known(sent) {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 	}
 	j.ID, j.FetchURL = resp.ID, resp.FetchURL
 	o := &Outcome{
-		ID: resp.ID, TrackID: firstNonEmpty(resp.TrackID, j.TrackID), Endpoint: j.Endpoint.Name,
+		ID: resp.ID, TrackID: cmp.Or(resp.TrackID, j.TrackID), Endpoint: j.Endpoint.Name,
 		Status: Status(resp.Status), ETA: resp.ETA, Meta: resp.Meta,
 	}
 	defer r.recordEnd(j, o, obs)
@@ -204,7 +205,7 @@ func setSucceeded(o *Outcome, ep api.Endpoint, resp *api.Response) {
 		o.Output = resp.ProxyLinks
 	}
 	if ep.Family == api.FamilyTraining {
-		o.ModelID = firstNonEmpty(resp.ModelID, o.ID)
+		o.ModelID = cmp.Or(resp.ModelID, o.ID)
 	}
 	o.Message = resp.Message
 }
@@ -212,7 +213,7 @@ func setSucceeded(o *Outcome, ep api.Endpoint, resp *api.Response) {
 // setFailed is the one mapping of a failed answer onto an outcome.
 func setFailed(o *Outcome, resp *api.Response) {
 	o.Status = StatusFailed
-	o.Message = firstNonEmpty(resp.Message, resp.Stage)
+	o.Message = cmp.Or(resp.Message, resp.Stage)
 }
 
 // seconds converts the API's eta to a duration (0 for none).

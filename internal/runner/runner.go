@@ -235,12 +235,3 @@ func (r *Runner) debugf(format string, a ...any) {
 		r.o.Debug(format, a...)
 	}
 }
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func (r *Runner) submitOnce(ctx context.Context, j *Job, obs Observer) (*api.Res
 		// "processing" with no id: the job may exist, but it cannot be
 		// followed.
 		err = &api.Error{Op: "submit " + j.Endpoint.Name, Kind: api.KindDecode, Status: resp.Status,
-			Message: firstNonEmpty(resp.Message, "the API answered "+firstNonEmpty(resp.Status, "a submit")+" without a job id")}
+			Message: cmp.Or(resp.Message, "the API answered "+cmp.Or(resp.Status, "a submit")+" without a job id")}
 	}
 	switch {
 	case err == nil:
