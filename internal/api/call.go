@@ -55,7 +55,7 @@ func (c *Client) Call(ctx context.Context, method, path string, auth AuthStyle, 
 	if noBody {
 		retryable = fetchRetryable
 	}
-	return retry(ctx, c, op, rq, callResult, retryable)
+	return retry(ctx, c, c.maxAttempts, op, rq, callResult, retryable)
 }
 
 // callResult accepts a 2xx answer that is empty, a JSON object whose status

@@ -134,6 +134,11 @@ func New(baseURL, key string, opts ...Option) *Client {
 // BaseURL returns the base URL without a trailing slash.
 func (c *Client) BaseURL() string { return c.base }
 
+// HTTPClient is the HTTP client the API calls go through (it holds no
+// key: the key is added to each request), for other requests to the same
+// world: output links, probes of them.
+func (c *Client) HTTPClient() *http.Client { return c.hc }
+
 // defaultHTTPClient bounds each phase of a call that has no deadline of its
 // own: connecting, the TLS handshake and the wait for the answer's headers.
 // (A command's --timeout arrives as the context's deadline.)
@@ -209,14 +214,14 @@ func (c *Client) submit(ctx context.Context, op string, rq request) (*Response, 
 		}
 		return nil, false
 	}
-	return retry(ctx, c, op, rq, accept, submitRetryable)
+	return retry(ctx, c, c.maxAttempts, op, rq, accept, submitRetryable)
 }
 
 // retry sends rq until accept takes the answer, retryable says an answer
 // is not worth another try, the attempts run out or ctx ends; it sleeps the
 // backoff (honouring retry_after / Retry-After) between tries. The request
 // body is rebuilt by send on every attempt.
-func retry[T any](ctx context.Context, c *Client, op string, rq request, accept func(exchange) (T, bool), retryable func(exchange) bool) (T, error) {
+func retry[T any](ctx context.Context, c *Client, attempts int, op string, rq request, accept func(exchange) (T, bool), retryable func(exchange) bool) (T, error) {
 	var zero T
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -232,7 +237,7 @@ func retry[T any](ctx context.Context, c *Client, op string, rq request, accept 
 		if v, ok := accept(x); ok {
 			return v, nil
 		}
-		if !retryable(x) || attempt >= c.maxAttempts {
+		if !retryable(x) || attempt >= attempts {
 			return zero, c.errorFrom(op, x)
 		}
 		wait := c.backoff(x, attempt)
@@ -294,6 +299,18 @@ func submitAccepted(r *Response) bool {
 // 2xx JSON object. Auth, credit and forbidden answers, exhausted retries and
 // non-JSON bodies are an *Error. When ctx ends, the error wraps ctx.Err().
 func (c *Client) Fetch(ctx context.Context, ep Endpoint, id, fetchURL string) (*Response, error) {
+	return c.fetch(ctx, ep, id, fetchURL, c.maxAttempts)
+}
+
+// FetchOnce is [Client.Fetch] with a single attempt: a transient failure
+// (network, 5xx, 429) is returned at once as an *Error, with the server's
+// RetryAfter, for a caller that schedules its own retries (a job wait,
+// whose every request counts against its fetch budget).
+func (c *Client) FetchOnce(ctx context.Context, ep Endpoint, id, fetchURL string) (*Response, error) {
+	return c.fetch(ctx, ep, id, fetchURL, 1)
+}
+
+func (c *Client) fetch(ctx context.Context, ep Endpoint, id, fetchURL string, attempts int) (*Response, error) {
 	op := "fetch"
 	if id != "" {
 		op += " " + id
@@ -315,7 +332,7 @@ func (c *Client) Fetch(ctx context.Context, ep Endpoint, id, fetchURL string) (*
 		method: method, auth: ep.Auth, target: target, noBody: method == http.MethodGet,
 		decode: func(b []byte) (*Response, error) { return DecodeFor(ep, b) },
 	}
-	return retry(ctx, c, op, rq, fetchResult, fetchRetryable)
+	return retry(ctx, c, attempts, op, rq, fetchResult, fetchRetryable)
 }
 
 func fetchResult(x exchange) (*Response, bool) {

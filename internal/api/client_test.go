@@ -829,3 +829,26 @@ func TestDefaultClientBoundsEachPhase(t *testing.T) {
 		t.Fatalf("silent server: err %v after %s", err, time.Since(start))
 	}
 }
+
+// FetchOnce sends one request whatever the answer: a job wait retries on
+// its own schedule, and each request counts against its fetch budget.
+func TestFetchOnceSendsOneRequest(t *testing.T) {
+	f := newFakeAPI(t,
+		reply{code: 503, body: `{"status":"error","message":"busy","retry_after":4}`},
+		reply{code: 200, body: payloadString(t, "images.fetch.response.success.json")},
+	)
+	sl := &sleepRecorder{}
+	c := newTestClient(f.srv.URL, sl)
+	_, err := c.FetchOnce(context.Background(), mustLookup(t, "text2img"), "13443927", "")
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Kind != KindServer || ae.RetryAfter != 4*time.Second {
+		t.Fatalf("FetchOnce error = %#v, want a server *Error with RetryAfter 4s", err)
+	}
+	if n := len(f.requests()); n != 1 || len(sl.got()) != 0 {
+		t.Fatalf("%d requests and waits %v, want 1 request and no wait", n, sl.got())
+	}
+	r, err := c.FetchOnce(context.Background(), mustLookup(t, "text2img"), "13443927", "")
+	if err != nil || r.State() != StateSuccess {
+		t.Fatalf("second FetchOnce = %+v, %v", r, err)
+	}
+}
