@@ -65,9 +65,13 @@ type Entry struct {
 	Output      []string          `json:"output,omitempty"`
 	Files       []string          `json:"files,omitempty"`
 	Via         string            `json:"via,omitempty"`
-	Message     string            `json:"message,omitempty"`
-	FinishedAt  time.Time         `json:"finished_at,omitzero"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// Tunnel is how a webhook could reach mlab when the job was submitted:
+	// the receiver mode (ngrok, url, local), or none (poll only). With Via
+	// it tells whether webhooks have been arriving lately.
+	Tunnel     string    `json:"tunnel,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Finished reports whether the job has ended (success or failed).
