@@ -100,9 +100,9 @@ func TestWait(t *testing.T) {
 			wantVia: ViaWebhook, wantFetches: 1, wantElapsed: 4 * time.Second,
 		},
 		{
-			name: "no webhook: first poll at eta, then backoff", eta: 3 * time.Second, doneAt: 6 * time.Second, final: success,
-			// polls at 3s (processing), 5s (processing), 8s (success)
-			wantVia: ViaPoll, wantFetches: 3, wantElapsed: 8 * time.Second,
+			name: "no webhook: fetches across the eta window, within the official budget", eta: 3 * time.Second, doneAt: 6 * time.Second, final: success,
+			// wanted at 2.55s, 3s, 3.45s…; the official CLI's third fetch is at 7s
+			wantVia: ViaPoll, wantFetches: 3, wantElapsed: 7 * time.Second,
 		},
 		{
 			name: "webhook expected but lost: first poll waits the grace", eta: 5 * time.Second, doneAt: 5 * time.Second, final: success, webhook: true,
@@ -133,8 +133,9 @@ func TestWait(t *testing.T) {
 				at   time.Duration
 				body string
 			}{{time.Second, webhookSuccess}},
-			// confirm at 1s says processing; re-check 2s later (3s), then 2s later (5s)
-			wantVia: ViaPoll, wantFetches: 3, wantElapsed: 5 * time.Second,
+			// confirm at 1s says processing; re-check 2s later (3s), then
+			// 2s later, which the budget puts at the official 7s
+			wantVia: ViaPoll, wantFetches: 3, wantElapsed: 7 * time.Second,
 		},
 		{
 			name: "processing webhook is only a hint", eta: time.Second, doneAt: time.Second, final: success, webhook: true,
@@ -162,15 +163,16 @@ func TestWait(t *testing.T) {
 		},
 		{
 			name: "failed by poll", eta: 2 * time.Second, doneAt: time.Second, final: failed,
-			wantVia: ViaPoll, wantFailed: true, wantFetches: 1, wantElapsed: 2 * time.Second,
+			// the window's first fetch: 0.85 × eta
+			wantVia: ViaPoll, wantFailed: true, wantFetches: 1, wantElapsed: 1700 * time.Millisecond,
 		},
 		{
-			name: "timeout", eta: 2 * time.Second, doneAt: time.Hour, final: success, timeout: 3 * time.Second,
-			wantErr: ErrTimeout, wantFetches: 1, wantElapsed: 3 * time.Second,
+			name: "timeout", eta: 2 * time.Second, doneAt: time.Hour, final: success, timeout: 2900 * time.Millisecond,
+			wantErr: ErrTimeout, wantFetches: 1, wantElapsed: 2900 * time.Millisecond,
 		},
 		{
-			name: "eta zero polls after half a second", eta: 0, doneAt: 0, final: success,
-			wantVia: ViaPoll, wantFetches: 1, wantElapsed: 500 * time.Millisecond,
+			name: "eta zero polls at the official CLI's first second", eta: 0, doneAt: 0, final: success,
+			wantVia: ViaPoll, wantFetches: 1, wantElapsed: time.Second,
 		},
 	}
 	for _, c := range cases {
@@ -249,7 +251,7 @@ func TestWaitFetchErrors(t *testing.T) {
 	})
 	t.Run("persistent errors end the wait", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			f := &fakeAPI{t: t, start: time.Now(), doneAt: 0, final: success, errs: []error{transient, transient, transient}}
+			f := &fakeAPI{t: t, start: time.Now(), doneAt: 0, final: success, errs: []error{transient, transient, transient, transient, transient}}
 			_, err := Wait(context.Background(), Params{ID: "7", ETA: time.Second, Fetch: f.fetch})
 			var ae *api.Error
 			if !errors.As(err, &ae) || ae.Kind != api.KindServer {

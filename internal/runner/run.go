@@ -118,8 +118,9 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 		Events:       events,
 		Timeout:      r.o.Timeout,
 		PollInterval: r.o.PollInterval,
+		Budget:       r.budget,
 		Fetch: func(ctx context.Context) (*api.Response, error) {
-			return r.o.Client.Fetch(ctx, j.Endpoint, resp.ID, resp.FetchURL)
+			return r.o.Client.FetchOnce(ctx, j.Endpoint, resp.ID, resp.FetchURL)
 		},
 		Decode: func(b []byte) (*api.Response, error) { return api.DecodeFor(j.Endpoint, b) },
 		OnProgress: func(p job.Progress) {
@@ -127,7 +128,16 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 			r.debugf("job %s: %s after %s (%d fetches) %s", resp.ID, p.Phase, p.Elapsed.Round(time.Millisecond), p.Fetches, p.Note)
 		},
 	}
+	if r.prober != nil {
+		params.Probe = r.prober.Check
+	}
+	if events != nil {
+		params.NoWebhookGrace = !r.expectWebhooks()
+	}
 	result, werr := job.Wait(ctx, params)
+	if events != nil && result != nil {
+		r.health.record(result.Via)
+	}
 	if result != nil && result.Response != nil && result.Response.Stage != "" {
 		obs.Progress(j, job.Progress{Elapsed: result.Elapsed, Phase: "done", Stage: result.Response.Stage, Fetches: result.Fetches})
 	}
@@ -150,6 +160,17 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 	o.Via = result.Via
 	r.debugf("job %s: done %s", resp.ID, result)
 	return r.finish(ctx, j, o, result.Response, start, progress)
+}
+
+// expectWebhooks says whether webhooks have been arriving (see
+// webhookHealth), learning from the journal first.
+func (r *Runner) expectWebhooks() bool {
+	r.health.seed(r.o.Journal, r.tunnelMode(), r.o.Now())
+	ok, why, news := r.health.arriving()
+	if news {
+		r.debugf("%s", why)
+	}
+	return ok
 }
 
 // finish fills a successful outcome and downloads its outputs (with

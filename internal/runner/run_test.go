@@ -74,9 +74,9 @@ func TestRunViaWebhook(t *testing.T) {
 	}
 }
 
-// TestRunViaPoll runs one job with no receiver: the poller waits the eta
-// and fetches once.
-func TestRunViaPoll(t *testing.T) {
+// TestRunViaLinks runs one job with no receiver: its future links tell
+// the end, for no fetch at all.
+func TestRunViaLinks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sb, client := memAPI(t, sandbox.Options{Delay: 2 * time.Second})
 		jr, obs := openJournal(t), &recorder{}
@@ -87,17 +87,42 @@ func TestRunViaPoll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Status != runner.StatusSuccess || o.Via != job.ViaPoll || o.Elapsed != 2*time.Second || o.TrackID != "mlab-given" {
+		// eta 2 s: dense probes (150 ms) from 1.4 s on
+		if o.Status != runner.StatusSuccess || o.Via != job.ViaLinks || o.Elapsed < 2*time.Second || o.Elapsed > 2150*time.Millisecond || o.TrackID != "mlab-given" {
 			t.Fatalf("outcome %+v", o)
 		}
-		if st := sb.Stats(); st.Fetches != 1 {
-			t.Errorf("%d fetches, want 1 (at the eta)", st.Fetches)
+		if len(o.Output) != 1 || o.Output[0] != memBase+"/generations/"+o.ID+"-0.png" {
+			t.Fatalf("output %v, want the future link", o.Output)
+		}
+		if st := sb.Stats(); st.Fetches != 0 || st.Probes == 0 {
+			t.Errorf("%d fetches and %d probes, want no fetch", st.Fetches, st.Probes)
 		}
 		if obs.submitted[0] != o.ID+" ; polling for the result" {
 			t.Errorf("submitted %q", obs.submitted)
 		}
-		if e := entry(t, jr, "mlab-given"); e.Status != journal.StatusSuccess || e.FinishedAt.IsZero() || e.Request["track_id"] != "mlab-given" {
+		if e := entry(t, jr, "mlab-given"); e.Status != journal.StatusSuccess || e.Via != "links" || e.Tunnel != "none" || e.FinishedAt.IsZero() || e.Request["track_id"] != "mlab-given" {
 			t.Errorf("journal %+v", e)
+		}
+	})
+}
+
+// TestRunViaPoll runs one job with link watching off: fetches across the
+// eta window find the end.
+func TestRunViaPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sb, client := memAPI(t, sandbox.Options{Delay: 2 * time.Second})
+		r := runner.New(runner.Options{Client: client, BaseURL: memBase, Wait: true, Timeout: time.Minute, ProbeRate: -1})
+		o, err := r.Run(context.Background(), newJob(t, "text2img", map[string]any{"prompt": "x"}), &recorder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// wanted at 1.7 s (processing), then 2 s, which the official CLI's
+		// budget (its second fetch is at 3 s) moves to 3 s
+		if o.Status != runner.StatusSuccess || o.Via != job.ViaPoll || o.Elapsed != 3*time.Second {
+			t.Fatalf("outcome %+v", o)
+		}
+		if st := sb.Stats(); st.Fetches != 2 || st.Probes != 0 {
+			t.Errorf("%d fetches and %d probes, want 2 fetches", st.Fetches, st.Probes)
 		}
 	})
 }

@@ -14,12 +14,14 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/ids"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
+	"github.com/mlabcli/mlab/internal/links"
 	"github.com/mlabcli/mlab/internal/receiver"
 )
 
@@ -122,6 +124,9 @@ type Client interface {
 	api.Uploader
 	Submit(ctx context.Context, ep api.Endpoint, body map[string]any) (*api.Response, error)
 	Fetch(ctx context.Context, ep api.Endpoint, id, fetchURL string) (*api.Response, error)
+	// FetchOnce is Fetch without retries: a wait schedules its own, each
+	// request within its fetch budget.
+	FetchOnce(ctx context.Context, ep api.Endpoint, id, fetchURL string) (*api.Response, error)
 }
 
 // Options configures a [Runner].
@@ -166,6 +171,14 @@ type Options struct {
 	Download  func(ctx context.Context, urls []string, dir string, o DownloadOptions) ([]string, error)
 	// BatchID is journalled with each job of a batch and names its plan.
 	BatchID string
+	// ProbeRate is how many probes of output links (see package links)
+	// per second all the jobs of this runner may send together; 0 means
+	// links.DefaultRate, a negative value turns link watching off.
+	ProbeRate float64
+	// ProbeClient sends the probes; nil means the API client's own HTTP
+	// client when it has one (an HTTPClient method), else the links
+	// package's.
+	ProbeClient *http.Client
 
 	Now        func() time.Time              // default time.Now
 	NewTrackID func() string                 // default ids.TrackID
@@ -186,7 +199,10 @@ const DefaultSubmitGrace = 10 * time.Second
 
 // Runner runs jobs with one set of Options. It is safe for concurrent use.
 type Runner struct {
-	o Options
+	o      Options
+	budget *links.Budget  // shared by every job's link probes
+	prober *links.Prober  // nil: links are not watched
+	health *webhookHealth // whether webhooks have been arriving
 }
 
 // New returns a runner.
@@ -200,7 +216,25 @@ func New(o Options) *Runner {
 	if o.SubmitGrace <= 0 {
 		o.SubmitGrace = DefaultSubmitGrace
 	}
-	return &Runner{o: o}
+	r := &Runner{o: o, health: &webhookHealth{}}
+	if o.ProbeRate >= 0 {
+		r.budget = links.NewBudget(o.ProbeRate)
+		hc := o.ProbeClient
+		if c, ok := o.Client.(interface{ HTTPClient() *http.Client }); ok && hc == nil {
+			hc = c.HTTPClient()
+		}
+		r.prober = &links.Prober{Client: hc}
+	}
+	return r
+}
+
+// tunnelMode is how webhooks reach this runner's jobs, as journalled:
+// the receiver's mode, or "none".
+func (r *Runner) tunnelMode() string {
+	if r.o.Receiver == nil || !r.o.Receiver.Listening() {
+		return "none"
+	}
+	return string(r.o.Receiver.Mode)
 }
 
 // Journaled reports whether jobs are written to a journal (and so can be
