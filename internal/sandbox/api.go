@@ -284,7 +284,7 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	if service == "" && op == "controlnet" {
 		service = "controlnet"
 	}
-	j := s.newJob(c, id, version, service, op, f, doneAt)
+	j := s.newJob(c, id, version, service, op, f, now, doneAt)
 
 	s.mu.Lock()
 	s.jobs[j.idText] = j
@@ -327,7 +327,7 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 		msgKey = "messege"
 	}
 	ans = append(ans,
-		field{"eta", s.etaOf(j)},
+		field{"eta", seconds(j.eta)},
 		field{msgKey, msgEstimated},
 		field{"webhook_status", ""},
 		field{"fetch_result", j.fetchResult},
@@ -433,11 +433,12 @@ func number(v any) (float64, bool) {
 	return f, true
 }
 
-// etaOf is the eta a job's submit answer reports: Options.ETA, or with
-// ETAError the job's true duration off by its drawn factor.
-func (s *Server) etaOf(j *job) any {
+// etaOf is the eta the submit answer of a job of fate f reports:
+// Options.ETA, or with ETAError the job's true duration off by its drawn
+// factor.
+func (s *Server) etaOf(f fate) time.Duration {
 	if s.opts.ETAError <= 0 {
-		return seconds(s.opts.ETA)
+		return s.opts.ETA
 	}
-	return seconds(max(time.Duration(float64(j.fate.dur)*j.fate.etaFactor), 0).Round(100 * time.Millisecond))
+	return max(time.Duration(float64(f.dur)*f.etaFactor), 0).Round(100 * time.Millisecond)
 }

@@ -15,11 +15,24 @@
 // For soaks the knobs also come as rates: a share of the webhooks dropped,
 // duplicated or sent late (after a poller would have seen the result), a
 // share of fetches failing with 5xx, bursts of 429s, a queue limit, and
-// job durations spread between Delay and DelayMax. The random choices
+// job durations spread between Delay and DelayMax, and an eta off by up
+// to a share of the true duration. The random choices
 // come from Options.Seed, so a run can be replayed; Stats counts what the
 // knobs did. Jobs need no goroutine while they run (their state follows
 // from the clock) and a pending webhook is a timer, so thousands of jobs
 // are cheap.
+//
+// The output files sit behind a CDN of sorts that clients may probe to
+// learn a job is done without an API call: a HEAD, or a GET of a bounded
+// byte range ("bytes=0-0"), answers 404 until the file exists. Its knobs:
+// HeadStatus refuses every HEAD (403, or 405 with "Allow: GET") so that
+// clients fall back to ranged GETs; ProbeRateLimit answers the probes
+// over a rate per rolling second 429 with "Retry-After: 1"; ProbeErrorRate
+// answers a seeded share of them 503. Downloads (plain GETs) are never
+// refused. Stats counts the probes (ready, rate limited, failed) and the
+// most that arrived within any one second, so that a benchmark can show a
+// client kept to its probe budget; JobTimes gives each job's submit time,
+// end and reported eta, to measure how late a client noticed.
 //
 // Beyond generation jobs it has: v3 training (lora_fine_tune, fine_tune,
 // fine_tune_status, finetune_list), walking the eight training stages

@@ -18,7 +18,9 @@ type job struct {
 	service, op    string
 	kind           fileKind
 	samples        int
+	createdAt      time.Time // the submit arrived
 	doneAt         time.Time
+	eta            time.Duration // reported on submit (0 when Immediate)
 	failed         bool
 	failMsg        string
 	generationTime float64
@@ -34,18 +36,22 @@ type job struct {
 func (j *job) done(now time.Time) bool { return !now.Before(j.doneAt) }
 
 // newJob builds job id, which runs until doneAt as f decided.
-func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, doneAt time.Time) *job {
+func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, createdAt, doneAt time.Time) *job {
 	j := &job{
-		id:      id,
-		idText:  strconv.FormatInt(id, 10),
-		service: service,
-		op:      op,
-		kind:    kindFor(service, op, c.body),
-		samples: 1,
-		doneAt:  doneAt,
-		fate:    f,
-		failed:  s.opts.Fail,
-		failMsg: s.opts.FailMessage,
+		id:        id,
+		idText:    strconv.FormatInt(id, 10),
+		service:   service,
+		op:        op,
+		kind:      kindFor(service, op, c.body),
+		samples:   1,
+		createdAt: createdAt,
+		doneAt:    doneAt,
+		fate:      f,
+		failed:    s.opts.Fail,
+		failMsg:   s.opts.FailMessage,
+	}
+	if !s.opts.Immediate {
+		j.eta = s.etaOf(f)
 	}
 	j.idValue = id
 	if s.opts.StringIDs {
@@ -171,10 +177,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if !getOrHead(w, r) {
 		return
 	}
-	if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
-		s.mu.Lock()
-		s.stats.Probes++
-		s.mu.Unlock()
+	probe, answered := s.probeGate(w, r)
+	if answered {
+		return
 	}
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	dot := strings.LastIndexByte(name, '.')
@@ -207,7 +212,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	} else {
 		http.ServeContent(sw, r, name, j.doneAt, strings.NewReader(string(data)))
 	}
-	if r.Method == http.MethodGet && (sw.status == http.StatusOK || sw.status == http.StatusPartialContent) {
+	s.served(probe, r, sw.status)
+}
+
+// served counts an output file answered with status: a ready probe, or
+// a download.
+func (s *Server) served(probe bool, r *http.Request, status int) {
+	if probe {
+		s.probeServed(status)
+		return
+	}
+	if r.Method == http.MethodGet && (status == http.StatusOK || status == http.StatusPartialContent) {
 		s.mu.Lock()
 		s.stats.Downloads++
 		s.mu.Unlock()

@@ -70,6 +70,23 @@ type Options struct {
 	// workflow status included) answered HTTP 500, 502 or 503 with a JSON
 	// or an HTML error body, each chosen at random; the job is unaffected.
 	FetchErrorRate float64
+	// HeadStatus, when non-zero (403 or 405, say), answers every HEAD of
+	// an output file (generations, workflow outputs, under /proxy too)
+	// with this status and no body, ready or not, like a CDN or a signed
+	// bucket URL that refuses HEAD; 405 comes with "Allow: GET". GETs,
+	// ranged or not, work as before. Refused HEADs still count as probes.
+	// A value outside 200-599 means 405.
+	HeadStatus int
+	// ProbeRateLimit, when positive, is how many probes of output files
+	// (HEAD, or a GET of a bounded byte range such as "bytes=0-0") are
+	// answered normally within any rolling second; the others are
+	// answered 429 Too Many Requests with "Retry-After: 1", like a CDN's
+	// rate limit. Downloads (plain GETs) are never limited.
+	ProbeRateLimit int
+	// ProbeErrorRate is the share of probes answered 503 (nginx's HTML
+	// page, no body to a HEAD), drawn from Seed in the order the probes
+	// arrive; rate-limited probes are answered 429 instead.
+	ProbeErrorRate float64
 	// RateLimitBurst and RateLimitEvery make bursts of 429s: after every
 	// RateLimitEvery-th accepted submit, the next RateLimitBurst submits
 	// are answered 429 like RateLimit's. Both must be positive.
@@ -86,7 +103,9 @@ type Options struct {
 	// Server.Seed reports. A job's fate depends only on the seed and its
 	// id, so the same seed gives the k-th job the same fate however
 	// concurrent submits interleave; the fetches that fail are drawn in
-	// the order the fetches arrive.
+	// the order the fetches arrive, and the probes that fail in the order
+	// the probes arrive (a stream of their own: probing does not change
+	// which fetches fail).
 	Seed int64
 	// NoRecord records requests without their bodies (method, path,
 	// status and time only), for soaks that make many thousands of calls.
@@ -165,11 +184,22 @@ type Stats struct {
 	// WebhookErrors counts webhook POSTs that got no HTTP answer
 	// (connection refused, timeout, cancelled by Close).
 	WebhookErrors int `json:"webhook_errors"`
-	// Probes counts HEAD requests and ranged GETs of output files (links
-	// watched for readiness), ready or not.
+	// Probes counts HEAD requests and GETs of a bounded byte range
+	// ("bytes=0-0") of output files (links watched for readiness),
+	// whatever their answer: ready or not, refused, rate limited, failed.
 	Probes int `json:"probes"`
-	// Downloads counts output files served with 200 or 206 to a GET
-	// (generation and workflow outputs, not uploads).
+	// ProbesReady counts probes answered 200 or 206: the file was there.
+	ProbesReady int `json:"probes_ready"`
+	// ProbesRateLimited counts probes answered 429 by ProbeRateLimit.
+	ProbesRateLimited int `json:"probes_rate_limited"`
+	// ProbeErrors counts probes answered 503 by ProbeErrorRate.
+	ProbeErrors int `json:"probe_errors"`
+	// MaxProbesPerSecond is the most probes that arrived within any one
+	// second (any window (t-1s, t]), answered or refused: what a client's
+	// probe budget let through.
+	MaxProbesPerSecond int `json:"max_probes_per_second"`
+	// Downloads counts output files served with 200 or 206 to a GET that
+	// is not a probe (generation and workflow outputs, not uploads).
 	Downloads int `json:"downloads"`
 	// Uploads counts files stored by base64_to_url.
 	Uploads int `json:"uploads"`
@@ -224,6 +254,9 @@ type Server struct {
 	running     doneHeap   // end times of the generation jobs processing
 	seed        uint64     // Options.Seed, or the random one picked
 	rng         *rand.Rand // fetch faults; guarded by mu
+	probeRng    *rand.Rand // probe faults (ProbeErrorRate); guarded by mu
+	probesSeen  window     // probes of the last second, for MaxProbesPerSecond
+	probesOK    window     // probes let through in the last second (ProbeRateLimit)
 	closed      bool
 	srv         *http.Server
 	url         string
@@ -251,6 +284,10 @@ func New(opts Options) *Server {
 	if opts.LateWebhookDelay <= 0 {
 		opts.LateWebhookDelay = 10 * time.Second
 	}
+	badHead := opts.HeadStatus != 0 && (opts.HeadStatus < 200 || opts.HeadStatus > 599)
+	if badHead {
+		opts.HeadStatus = http.StatusMethodNotAllowed
+	}
 	seed := uint64(opts.Seed)
 	for seed == 0 {
 		seed = rand.Uint64() &^ (1 << 63) // a positive int64, for --seed
@@ -270,6 +307,7 @@ func New(opts Options) *Server {
 		opts:       opts,
 		seed:       seed,
 		rng:        rand.New(rand.NewPCG(seed, 0x5eed_f37c)),
+		probeRng:   rand.New(rand.NewPCG(seed, 0x9b0b_ed9e)),
 		failMsgSet: failMsgSet,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -291,8 +329,11 @@ func New(opts Options) *Server {
 		nextUpload: firstUploadID,
 		timers:     map[string]*time.Timer{},
 	}
+	if badHead {
+		s.logf("sandbox: HeadStatus is not an HTTP status from 200 to 599: HEAD is refused with 405")
+	}
 	if opts.DelayMax > opts.Delay || opts.DropWebhookRate > 0 || opts.DuplicateWebhookRate > 0 ||
-		opts.LateWebhookRate > 0 || opts.FetchErrorRate > 0 {
+		opts.LateWebhookRate > 0 || opts.FetchErrorRate > 0 || opts.ProbeErrorRate > 0 {
 		s.logf("sandbox: fault seed %d (replay with --seed %d)", s.Seed(), s.Seed())
 	}
 	return s
@@ -495,4 +536,18 @@ func (s *Server) DoneAt(id string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return j.doneAt, true
+}
+
+// JobTimes reports, for generation job id, when it was created (its submit
+// arrived), when it finished or will finish (DoneAt) and the eta its
+// submit answer reported (0 for an Immediate answer, which has none):
+// what a benchmark needs to tell a client's lag from a wrong eta.
+func (s *Server) JobTimes(id string) (created, done time.Time, eta time.Duration, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return time.Time{}, time.Time{}, 0, false
+	}
+	return j.createdAt, j.doneAt, j.eta, true
 }

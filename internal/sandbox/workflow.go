@@ -583,6 +583,10 @@ func (s *Server) serveWorkflowOutput(w http.ResponseWriter, r *http.Request) {
 	if !getOrHead(w, r) {
 		return
 	}
+	probe, answered := s.probeGate(w, r)
+	if answered {
+		return
+	}
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	idStr, ok := strings.CutSuffix(name, "-0.png")
 	id, err := strconv.ParseInt(idStr, 10, 64)
@@ -610,9 +614,5 @@ func (s *Server) serveWorkflowOutput(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", kindPNG.contentType)
 	sw := &statusWriter{ResponseWriter: w}
 	http.ServeContent(sw, r, name, ended, strings.NewReader(string(data)))
-	if r.Method == http.MethodGet && (sw.status == http.StatusOK || sw.status == http.StatusPartialContent) {
-		s.mu.Lock()
-		s.stats.Downloads++
-		s.mu.Unlock()
-	}
+	s.served(probe, r, sw.status)
 }
