@@ -1,11 +1,14 @@
 // Command soak runs a large mlab batch against the in-repo sandbox with
 // faults switched on, checks that every job comes back exactly once, and
 // prints the figures that docs/benchmarks.md quotes: wall time against the
-// ideal, fetch calls per job, peak RSS of the mlab process, and the latency
-// from a job's end (its webhook's arrival, or its completion in poll-only
-// mode) to its result line on stdout.
+// ideal, fetch calls per job, CDN probes (per job, and the most within one
+// second, against mlab's probe budget), peak RSS of the mlab process, how
+// each job ended (via webhook, poll or links), and the latency from a
+// job's end (its webhook's arrival, or its completion for jobs ended by
+// poll in poll-only mode or by links) to its result line on stdout.
 //
 //	go run ./bench/soak -jobs 1000 -concurrency 100
+//	go run ./bench/soak -src /tmp/base    # mlab built from another tree, for a before/after
 //
 // It builds mlab itself, runs it as a child process (so RSS is mlab's own),
 // and sends traffic only to loopback.
@@ -13,11 +16,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -40,9 +45,10 @@ func main() {
 	maxDur := flag.Duration("max", 3*time.Second, "longest job")
 	mode := flag.String("mode", "both", "webhook, poll or both")
 	faults := flag.Bool("faults", true, "drop 20% of webhooks, duplicate 10%, 5xx on 5% of fetches, a 429 burst")
+	src := flag.String("src", ".", "directory of the mlab module to build (e.g. an untouched copy of HEAD, for a before/after)")
 	flag.Parse()
 
-	bin := buildMlab()
+	bin := buildMlab(*src)
 	defer os.RemoveAll(filepath.Dir(bin))
 	modes := []string{*mode}
 	if *mode == "both" {
@@ -78,16 +84,17 @@ func (r *report) problems() []string {
 	return p
 }
 
-func buildMlab() string {
+func buildMlab(src string) string {
 	dir, err := os.MkdirTemp("", "soak")
 	if err != nil {
 		log.Fatal(err)
 	}
 	bin := filepath.Join(dir, "mlab")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		log.Fatalf("build mlab: %v", err)
+		log.Fatalf("build mlab in %s: %v", src, err)
 	}
 	return bin
 }
@@ -102,7 +109,15 @@ type report struct {
 	rssKB               int64
 	lat                 []time.Duration
 	viaWebhook, viaPoll int
-	minDur, maxDur      time.Duration
+	// viaLinks counts the jobs that ended by their future links appearing
+	// (probed on the CDN); linkLat is their lag, job done -> result line.
+	viaLinks int
+	linkLat  []time.Duration
+	// doneLat is every successful job's lag, job done -> result line,
+	// whatever ended it.
+	doneLat        []time.Duration
+	viaOther       map[string]int
+	minDur, maxDur time.Duration
 }
 
 func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults bool) *report {
@@ -145,14 +160,14 @@ func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults boo
 		args = append(args, "--tunnel", "none")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "MODELSLAB_BASE_URL="+base, "MODELSLAB_API_KEY=soak", "MLAB_STATE_DIR="+filepath.Join(work, "state"), "MLAB_CONFIG_DIR="+filepath.Join(work, "config"))
+	cmd.Env = append(os.Environ(), "MODELSLAB_BASE_URL="+base, "MODELSLAB_API_KEY=soak-bench-key", "MLAB_STATE_DIR="+filepath.Join(work, "state"), "MLAB_CONFIG_DIR="+filepath.Join(work, "config"))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
 	}
-	r := &report{mode: mode, jobs: n, conc: conc, minDur: minDur, maxDur: maxDur}
+	r := &report{mode: mode, jobs: n, conc: conc, minDur: minDur, maxDur: maxDur, viaOther: map[string]int{}}
 	seen := map[string]int{}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -166,6 +181,11 @@ func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults boo
 		}
 		r.results++
 		seen[res.ID]++
+		if seen[res.ID] == 1 && res.Status == "success" {
+			if t, ok := sb.DoneAt(res.ID); ok {
+				r.doneLat = append(r.doneLat, at.Sub(t))
+			}
+		}
 		switch res.Via {
 		case "webhook":
 			r.viaWebhook++
@@ -179,6 +199,13 @@ func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults boo
 					r.lat = append(r.lat, at.Sub(t))
 				}
 			}
+		case "links":
+			r.viaLinks++
+			if t, ok := sb.DoneAt(res.ID); ok {
+				r.linkLat = append(r.linkLat, at.Sub(t))
+			}
+		default:
+			r.viaOther[res.Via]++
 		}
 	}
 	err = cmd.Wait()
@@ -199,20 +226,34 @@ func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults boo
 
 func (r *report) print() {
 	fmt.Printf("mode=%s jobs=%d concurrency=%d durations=%s-%s\n", r.mode, r.jobs, r.conc, r.minDur, r.maxDur)
-	fmt.Printf("  exit=%d results=%d unique_ids=%d via_webhook=%d via_poll=%d\n", r.exit, r.results, r.unique, r.viaWebhook, r.viaPoll)
+	fmt.Printf("  exit=%d results=%d unique_ids=%d via_webhook=%d via_poll=%d via_links=%d", r.exit, r.results, r.unique, r.viaWebhook, r.viaPoll, r.viaLinks)
+	for _, v := range slices.Sorted(maps.Keys(r.viaOther)) {
+		fmt.Printf(" via_%s=%d", cmp.Or(v, "none"), r.viaOther[v])
+	}
+	fmt.Println()
 	fmt.Printf("  wall=%s ideal=%s (x%.2f)\n", r.wall.Round(10*time.Millisecond), r.ideal.Round(10*time.Millisecond), float64(r.wall)/float64(r.ideal))
 	fmt.Printf("  fetches/job=%.2f submits=%d rate_limited=%d webhooks_sent=%d dropped=%d duplicated=%d fetch_5xx=%d\n",
 		float64(r.stats.Fetches)/float64(r.jobs), r.stats.Submits, r.stats.RateLimited, r.stats.WebhooksSent, r.stats.WebhooksDropped, r.stats.WebhooksDuplicated, r.stats.FetchErrors)
+	fmt.Printf("  probes=%d probes/job=%.2f max_probes/s=%d probes_ready=%d probes_429=%d\n",
+		r.stats.Probes, float64(r.stats.Probes)/float64(r.jobs), r.stats.MaxProbesPerSecond, r.stats.ProbesReady, r.stats.ProbesRateLimited)
 	fmt.Printf("  peak_rss=%.1f MiB\n", float64(r.rssKB)/1024)
-	if len(r.lat) > 0 {
-		slices.Sort(r.lat)
-		p := func(q float64) time.Duration { return r.lat[int(q*float64(len(r.lat)-1))] }
-		what := "webhook arrival -> result line"
-		if r.mode == "poll" {
-			what = "job done -> result line"
-		}
-		fmt.Printf("  %s: n=%d p50=%s p99=%s max=%s\n", what, len(r.lat), p(0.5).Round(100*time.Microsecond), p(0.99).Round(100*time.Microsecond), r.lat[len(r.lat)-1].Round(100*time.Microsecond))
+	what := "webhook arrival -> result line (via webhook)"
+	if r.mode == "poll" {
+		what = "job done -> result line (via poll)"
 	}
+	printLat(what, r.lat)
+	printLat("job done -> result line (via links)", r.linkLat)
+	printLat("job done -> result line (all results)", r.doneLat)
+}
+
+// printLat prints the p50, p99 and max of lat, if any.
+func printLat(what string, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	fmt.Printf("  %s: n=%d p50=%s p99=%s max=%s\n", what, len(lat), p(0.5).Round(100*time.Microsecond), p(0.99).Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
 }
 
 // arrivalLog remembers when the first webhook for each job id arrived.
