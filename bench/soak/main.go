@@ -45,6 +45,7 @@ func main() {
 	maxDur := flag.Duration("max", 3*time.Second, "longest job")
 	mode := flag.String("mode", "both", "webhook, poll or both")
 	faults := flag.Bool("faults", true, "drop 20% of webhooks, duplicate 10%, 5xx on 5% of fetches, a 429 burst")
+	extra := flag.String("mlab-args", "", "extra flags for mlab, space-separated (e.g. \"--probe-rate 40\")")
 	src := flag.String("src", ".", "directory of the mlab module to build (e.g. an untouched copy of HEAD, for a before/after)")
 	flag.Parse()
 
@@ -56,7 +57,7 @@ func main() {
 	}
 	bad := false
 	for _, m := range modes {
-		r := run(bin, m, *jobs, *conc, *minDur, *maxDur, *faults)
+		r := run(bin, m, *jobs, *conc, *minDur, *maxDur, *faults, *extra)
 		r.print()
 		if problems := r.problems(); len(problems) > 0 {
 			bad = true
@@ -120,7 +121,7 @@ type report struct {
 	minDur, maxDur time.Duration
 }
 
-func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults bool) *report {
+func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults bool, extraArgs string) *report {
 	opts := sandbox.Options{Delay: minDur, DelayMax: maxDur, Seed: 1, NoRecord: true}
 	if faults {
 		opts.DropWebhookRate = 0.2
@@ -150,6 +151,7 @@ func run(bin, mode string, n, conc int, minDur, maxDur time.Duration, faults boo
 	// moment each webhook arrives is known: mlab's --tunnel url with its
 	// own --listen, the way a user behind a reverse proxy runs it.
 	args := []string{"img", "--batch", filepath.Join(work, "prompts.txt"), "--concurrency", fmt.Sprint(conc), "--wait", "--json", "--poll-interval", "1s"}
+	args = append(args, strings.Fields(extraArgs)...)
 	arrivals := &arrivalLog{at: map[string]time.Time{}}
 	if mode == "webhook" {
 		listenAddr := freeAddr()

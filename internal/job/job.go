@@ -113,6 +113,10 @@ type Params struct {
 	// fact, see runner): fetches are placed as if none was expected, even
 	// with Events set.
 	NoWebhookGrace bool
+	// WebhooksArriving, if set, is asked when the links answer while a
+	// webhook is expected: false (webhooks have stopped arriving since the
+	// wait began) ends the wait at once instead of holding for LinkHold.
+	WebhooksArriving func() bool
 	// OnProgress, if set, is called from the waiting goroutine.
 	OnProgress func(Progress)
 }
@@ -252,7 +256,7 @@ func Wait(ctx context.Context, p Params) (*Result, error) {
 				w.report("watching links", n.note)
 				continue
 			}
-			if events == nil || p.NoWebhookGrace || w.confirming != nil {
+			if events == nil || p.NoWebhookGrace || w.confirming != nil || (p.WebhooksArriving != nil && !p.WebhooksArriving()) {
 				return w.viaLinks(), nil
 			}
 			// A webhook is expected and they have been arriving: give it
@@ -404,6 +408,7 @@ func (w *waiter) watchLinks(ctx context.Context, news chan<- linkNews, poke <-ch
 	timer := time.NewTimer(w.sched.nextProbe(0))
 	defer timer.Stop()
 	var lastErr string
+	last := w.start // the last probe (for the budget's staleness)
 	for {
 		select {
 		case <-ctx.Done():
@@ -411,9 +416,10 @@ func (w *waiter) watchLinks(ctx context.Context, news chan<- linkNews, poke <-ch
 		case <-timer.C:
 		case <-poke:
 		}
-		if err := budget.Acquire(ctx, w.sched.priority(w.elapsed())); err != nil {
+		if err := budget.Acquire(ctx, w.sched.weight(w.elapsed()), last); err != nil {
 			return
 		}
+		last = time.Now()
 		for len(pending) > 0 {
 			w.probes.Add(1)
 			ready, err := w.p.Probe(ctx, pending[0])
@@ -440,9 +446,10 @@ func (w *waiter) watchLinks(ctx context.Context, news chan<- linkNews, poke <-ch
 			pending = pending[1:]
 			if len(pending) > 0 {
 				// The next link costs a probe of its own.
-				if err := budget.Acquire(ctx, w.sched.priority(w.elapsed())); err != nil {
+				if err := budget.Acquire(ctx, w.sched.weight(w.elapsed()), last); err != nil {
 					return
 				}
+				last = time.Now()
 			}
 		}
 		if len(pending) == 0 {

@@ -45,14 +45,13 @@ const (
 // as the window nears; after it the gap widens by a tenth of the overshoot
 // up to the tail cap.
 const (
-	minDense     = 150 * time.Millisecond
-	maxDense     = 600 * time.Millisecond
-	noETAFirst   = 500 * time.Millisecond
-	noETAMinGap  = 200 * time.Millisecond
-	noETAMaxGap  = 2 * time.Second
-	minTailCap   = 2 * time.Second
-	maxTailCap   = 30 * time.Second
-	noETAPrioDiv = 10 * time.Second
+	minDense    = 150 * time.Millisecond
+	maxDense    = 600 * time.Millisecond
+	noETAFirst  = 500 * time.Millisecond
+	noETAMinGap = 200 * time.Millisecond
+	noETAMaxGap = 2 * time.Second
+	minTailCap  = 2 * time.Second
+	maxTailCap  = 30 * time.Second
 )
 
 // schedule places one job's probes and fetches from its eta.
@@ -91,14 +90,21 @@ func (s schedule) nextProbe(t time.Duration) time.Duration {
 	return t + min(d+(t-hi)/10, tailCap)
 }
 
-// priority is how likely a job is done at t, for the shared probe budget:
-// the time waited in etas (in tens of seconds without one).
-func (s schedule) priority(t time.Duration) float64 {
+// weight is how likely a job is done at t, for the shared probe budget
+// (see links.Budget): the square of the time waited in units of the
+// window's start, so it keeps growing past the window. A job that has run
+// longer than its eta said without a webhook is the likeliest to be done
+// and unnoticed (its webhook lost); without an eta, 1/2.
+func (s schedule) weight(t time.Duration) float64 {
 	if s.eta <= 0 {
-		return float64(t) / float64(noETAPrioDiv)
+		return 0.5
 	}
-	return float64(t) / float64(max(s.eta, time.Second))
+	r := float64(t) / float64(max(s.lo(), time.Millisecond))
+	return min(max(r*r, 0.01), maxWeight)
 }
+
+// maxWeight caps weight (a job hours past its eta).
+const maxWeight = 1000
 
 // fetchWindow is where fetches pay, in order: without links, spread over
 // the window where the eta says the job ends (that is where a poll learns

@@ -22,9 +22,12 @@ const (
 // out by priority, and paused for everyone when the CDN answers 429 or 5xx.
 // It is safe for concurrent use; its zero value is not: use [NewBudget].
 //
-// Priority decides who probes when the budget is short: the caller whose
-// job is the most likely to be done (the lead uses the time waited divided
-// by the eta) goes first; equal priorities go in the order they asked.
+// When the budget is short, the next probe goes to the caller with the
+// highest weight × staleness: weight is how likely its job is done (the
+// waits use 1 inside the eta's window, less before it), staleness how long
+// since it last probed. So every job in its window is probed in turn, the
+// longest unprobed first, and none starves; equal scores go in the order
+// they asked.
 type Budget struct {
 	interval time.Duration // between two tokens
 	burst    int
@@ -42,8 +45,13 @@ type Budget struct {
 }
 
 type waiter struct {
-	prio float64
-	seq  uint64
+	weight float64
+	since  time.Time // its last probe (or the start of its wait)
+	seq    uint64
+}
+
+func (w *waiter) score(now time.Time) float64 {
+	return w.weight * float64(now.Sub(w.since))
 }
 
 // NewBudget returns a budget of rate probes per second (DefaultRate when
@@ -63,11 +71,12 @@ func NewBudget(rate float64) *Budget {
 }
 
 // Acquire blocks until the caller may send one probe, or ctx ends (then it
-// returns ctx's error and takes nothing).
-func (b *Budget) Acquire(ctx context.Context, priority float64) error {
+// returns ctx's error and takes nothing). weight (> 0) is how likely the
+// caller's job is done, since when it last probed (see [Budget]).
+func (b *Budget) Acquire(ctx context.Context, weight float64, since time.Time) error {
 	b.mu.Lock()
 	b.seq++
-	w := &waiter{prio: priority, seq: b.seq}
+	w := &waiter{weight: max(weight, 1e-6), since: since, seq: b.seq}
 	b.waiters = append(b.waiters, w)
 	b.signalLocked()
 	for {
@@ -112,7 +121,12 @@ func (b *Budget) tryLocked(w *waiter) (time.Duration, bool) {
 		return b.pauseTil.Sub(now), false
 	}
 	b.refillLocked(now)
-	if b.first() != w {
+	if b.first(now) != w {
+		if b.tokens >= 1 {
+			// Scores move with time: the one first now may be asleep,
+			// waiting for a change. Wake everyone to look again.
+			b.signalLocked()
+		}
 		return 0, false
 	}
 	if b.tokens < 1 {
@@ -134,13 +148,15 @@ func (b *Budget) refillLocked(now time.Time) {
 	b.last = now
 }
 
-// first is the waiter to serve next: the highest priority, the oldest
-// among equals.
-func (b *Budget) first() *waiter {
+// first is the waiter to serve next: the highest score, the oldest among
+// equals.
+func (b *Budget) first(now time.Time) *waiter {
 	var best *waiter
+	var bestScore float64
 	for _, w := range b.waiters {
-		if best == nil || w.prio > best.prio || (w.prio == best.prio && w.seq < best.seq) {
-			best = w
+		sc := w.score(now)
+		if best == nil || sc > bestScore || (sc == bestScore && w.seq < best.seq) {
+			best, bestScore = w, sc
 		}
 	}
 	return best

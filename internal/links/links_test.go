@@ -174,7 +174,7 @@ func TestBudget(t *testing.T) {
 			start := time.Now()
 			var times []time.Duration
 			for range 25 {
-				if err := b.Acquire(context.Background(), 0); err != nil {
+				if err := b.Acquire(context.Background(), 1, time.Now()); err != nil {
 					t.Fatal(err)
 				}
 				times = append(times, time.Since(start))
@@ -195,10 +195,11 @@ func TestBudget(t *testing.T) {
 			}
 		})
 	})
-	t.Run("priority", func(t *testing.T) {
+	t.Run("weight", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := NewBudget(10)
-			if err := b.Acquire(context.Background(), 0); err != nil { // empty the bucket
+			start := time.Now()
+			if err := b.Acquire(context.Background(), 1, time.Now()); err != nil { // empty the bucket
 				t.Fatal(err)
 			}
 			var mu sync.Mutex
@@ -206,7 +207,7 @@ func TestBudget(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, p := range []float64{1, 5, 3, 5, 0.5} {
 				wg.Go(func() {
-					if err := b.Acquire(context.Background(), p); err != nil {
+					if err := b.Acquire(context.Background(), p, start); err != nil {
 						t.Error(err)
 					}
 					mu.Lock()
@@ -224,12 +225,46 @@ func TestBudget(t *testing.T) {
 			}
 		})
 	})
+	t.Run("staleness, and nobody starves", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := NewBudget(10)
+			b.Acquire(context.Background(), 1, time.Now()) // empty the bucket
+			// Two eager jobs of weight 1 probe again as soon as they can;
+			// a third of weight 1/4 still gets its turn.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			var mu sync.Mutex
+			count := map[string]int{}
+			var wg sync.WaitGroup
+			for _, c := range []struct {
+				name   string
+				weight float64
+			}{{"a", 1}, {"b", 1}, {"low", 0.25}} {
+				wg.Go(func() {
+					last := time.Now()
+					for b.Acquire(ctx, c.weight, last) == nil {
+						last = time.Now()
+						mu.Lock()
+						count[c.name]++
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if count["low"] < 3 || count["a"] < count["low"] || count["b"] < count["low"] {
+				t.Fatalf("grants %v: the low-weight job starved or the eager ones did not lead", count)
+			}
+			if total := count["a"] + count["b"] + count["low"]; total > 31 {
+				t.Fatalf("%d grants in 3 s at 10/s", total)
+			}
+		})
+	})
 	t.Run("throttled", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := NewBudget(20)
 			start := time.Now()
 			b.Throttled(0) // no Retry-After: 1 s, then 2 s …
-			if err := b.Acquire(context.Background(), 0); err != nil {
+			if err := b.Acquire(context.Background(), 1, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if at := time.Since(start); at != MinBackoff {
@@ -237,7 +272,7 @@ func TestBudget(t *testing.T) {
 			}
 			b.Throttled(0)
 			mark := time.Now()
-			if err := b.Acquire(context.Background(), 0); err != nil {
+			if err := b.Acquire(context.Background(), 1, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if at := time.Since(mark); at != 2*MinBackoff {
@@ -246,7 +281,7 @@ func TestBudget(t *testing.T) {
 			b.OK()
 			b.Throttled(5 * time.Second) // the CDN's Retry-After wins
 			mark = time.Now()
-			if err := b.Acquire(context.Background(), 0); err != nil {
+			if err := b.Acquire(context.Background(), 1, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if at := time.Since(mark); at != 5*time.Second {
@@ -260,10 +295,10 @@ func TestBudget(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			b := NewBudget(1)
-			b.Acquire(context.Background(), 0)
+			b.Acquire(context.Background(), 1, time.Now())
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			if err := b.Acquire(ctx, 0); !errors.Is(err, context.DeadlineExceeded) {
+			if err := b.Acquire(ctx, 1, time.Now()); !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v", err)
 			}
 			if st := b.Stats(); st.Waiting != 0 || st.Granted != 1 {

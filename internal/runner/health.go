@@ -78,11 +78,27 @@ func (h *webhookHealth) record(via job.Via) {
 	}
 }
 
+// verdict is arriving's answer alone (it changes as jobs end).
+func (h *webhookHealth) verdict() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ok, _ := h.judgeLocked()
+	return ok
+}
+
 // arriving says whether webhooks should be waited for, with the reason,
 // and whether that verdict is news (for a --debug line).
 func (h *webhookHealth) arriving() (ok bool, why string, news bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	ok, why = h.judgeLocked()
+	verdict := fmt.Sprint(ok)
+	news = verdict != h.said
+	h.said = verdict
+	return ok, why, news
+}
+
+func (h *webhookHealth) judgeLocked() (ok bool, why string) {
 	by := 0
 	for _, w := range h.recent {
 		if w {
@@ -98,8 +114,5 @@ func (h *webhookHealth) arriving() (ok bool, why string, news bool) {
 	default:
 		why = fmt.Sprintf("webhooks are not arriving: %d of the last %d jobs that expected one ended by it; polling on the eta without waiting for them", by, n)
 	}
-	verdict := fmt.Sprint(ok)
-	news = verdict != h.said
-	h.said = verdict
-	return ok, why, news
+	return ok, why
 }

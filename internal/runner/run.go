@@ -133,6 +133,7 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 	}
 	if events != nil {
 		params.NoWebhookGrace = !r.expectWebhooks()
+		params.WebhooksArriving = r.health.verdict
 	}
 	result, werr := job.Wait(ctx, params)
 	if events != nil && result != nil {
