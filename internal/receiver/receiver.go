@@ -65,6 +65,21 @@ func ValidatePublicURL(s string) (string, error) { return tunnel.ValidatePublicU
 // DefaultConnectTimeout bounds the ngrok connect step and its readiness probe.
 const DefaultConnectTimeout = tunnel.DefaultConnectTimeout
 
+// DefaultAutoBudget bounds, in auto mode for job commands ([FallbackPoll]),
+// the whole ngrok attempt: connecting and the readiness probe of the fresh
+// URL. A tunnel not up (connected and routing) within it is given up, with
+// one warning: the jobs are submitted without a webhook and their results
+// come by watching their outputs and polling. A lower
+// [Options.ConnectTimeout] wins; a higher one does not lift it (an explicit
+// [ModeNgrok] waits ConnectTimeout, and fails when the tunnel does not come
+// up). mlab listen ([FallbackLoopback]) is not bounded by it.
+const DefaultAutoBudget = 3 * time.Second
+
+// reasonGrace is the part of the auto budget (at most a third of it) kept
+// after the connect step's own bound, so that a connect that timed out
+// can still say why (a malformed authtoken, say) before the budget ends.
+const reasonGrace = 500 * time.Millisecond
+
 // Fallback says what auto mode does when ngrok is not to be had (no
 // authtoken, or a tunnel that fails to open or to route).
 type Fallback int
@@ -91,7 +106,9 @@ type Options struct {
 	PublicURL  string // the user's own public URL forwarding to ListenAddr
 	Authtoken  string // ngrok authtoken
 	// ConnectTimeout bounds the ngrok connect step, and again its
-	// readiness probe. Default DefaultConnectTimeout.
+	// readiness probe. Default DefaultConnectTimeout. In auto mode with
+	// FallbackPoll the whole attempt is bounded by the smaller of it and
+	// DefaultAutoBudget instead.
 	ConnectTimeout time.Duration
 	// Fallback is auto mode's answer to "no ngrok".
 	Fallback Fallback
@@ -157,6 +174,9 @@ func Open(ctx context.Context, o Options) (*Receiver, error) {
 	}
 	if o.PublicURL != "" && (mode == ModeAuto || mode == ModeURL) {
 		mode = ModeURL
+	}
+	if mode == ModeAuto && o.Fallback == FallbackPoll && strings.TrimSpace(o.Authtoken) != "" {
+		return o.openAuto(ctx)
 	}
 	if mode == ModeAuto && o.Fallback == FallbackLoopback {
 		// mlab listen always needs a receiver: auto means ngrok when it
@@ -239,10 +259,157 @@ func (o *Options) debugf(format string, a ...any) {
 	}
 }
 
+// autoResult is what the ngrok attempt of auto mode came to.
+type autoResult struct {
+	r   *Receiver
+	err error
+}
+
+// notRoutableError is a fresh ngrok URL that did not route within the auto
+// budget.
+type notRoutableError struct{ err error }
+
+func (e *notRoutableError) Error() string { return e.err.Error() }
+func (e *notRoutableError) Unwrap() error { return e.err }
+
+// openAuto is auto mode for a job command with an authtoken: ngrok if it is
+// up (connected and routing) within the auto budget, else poll only, with
+// one warning. The attempt runs on its own goroutine, so that Open returns
+// at the budget whatever the SDK does; a tunnel that comes up after that is
+// closed as soon as it does.
+func (o *Options) openAuto(ctx context.Context) (*Receiver, error) {
+	budget := min(DefaultAutoBudget, o.ConnectTimeout)
+	deadline := time.Now().Add(budget)
+	actx, cancel := context.WithCancel(ctx)
+	res := make(chan autoResult, 1)
+	go func() {
+		r, err := o.tryNgrok(actx, budget, deadline)
+		res <- autoResult{r, err}
+	}()
+	// abandon stops the attempt and closes whatever it still opens.
+	abandon := func() {
+		cancel()
+		go func() {
+			if a := <-res; a.r != nil {
+				a.r.Close()
+			}
+		}()
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var failure error // nil: the attempt was still under way at the deadline
+	select {
+	case a := <-res:
+		cancel()
+		if ctx.Err() != nil {
+			a.r.Close()
+			return nil, ctx.Err()
+		}
+		if a.err == nil {
+			return a.r, nil
+		}
+		failure = a.err
+		o.debugf("ngrok (auto): %v", a.err)
+	case <-timer.C:
+		abandon()
+		o.debugf("ngrok (auto): not up within %s; the attempt is abandoned (a tunnel that comes up later is closed)", budget)
+	case <-ctx.Done():
+		abandon()
+		return nil, ctx.Err()
+	}
+	o.notify(true, autoNotice(budget, failure))
+	return o.pollOnly(), nil
+}
+
+// tryNgrok opens the ngrok tunnel and serves on it once it routes, all by
+// deadline (budget from now). The connect step stops a little earlier, so
+// that its error can still say why.
+func (o Options) tryNgrok(ctx context.Context, budget time.Duration, deadline time.Time) (*Receiver, error) {
+	o.ConnectTimeout = budget - min(budget/3, reasonGrace)
+	ep, err := o.openMode(ctx, ModeNgrok)
+	if err != nil {
+		return nil, err
+	}
+	r, err := o.start(ep)
+	if err != nil || o.SkipReady {
+		return r, err
+	}
+	// The probe ends a little before the deadline too, to say why.
+	wait := time.Until(deadline) - min(budget/10, 100*time.Millisecond)
+	if wait <= 0 {
+		r.Close()
+		return nil, &notRoutableError{errors.New("no time left to probe the fresh ngrok URL")}
+	}
+	if err := r.WaitReady(ctx, o.ReadyClient, wait); err != nil {
+		r.Close()
+		return nil, &notRoutableError{err}
+	}
+	return r, nil
+}
+
+// autoNotice is the one warning of a job command's auto mode without ngrok:
+// what failed, and that the jobs go on without a webhook. Its texts come
+// from internal/tunnel, which never puts the authtoken in them.
+func autoNotice(budget time.Duration, err error) string {
+	const tail = ": submitting without a webhook; results come by watching the outputs and polling"
+	var (
+		te *tunnel.Error
+		nr *notRoutableError
+	)
+	switch {
+	case err == nil:
+		return fmt.Sprintf("ngrok was not up within %s%s", budget, tail)
+	case errors.As(err, &nr):
+		return fmt.Sprintf("ngrok was not up within %s (the tunnel opened but its URL did not route yet)%s", budget, tail)
+	case errors.As(err, &te) && errors.Is(err, tunnel.ErrConnectTimeout):
+		if te.Code != "" { // e.g. a malformed authtoken, which the SDK retries until the bound
+			return fmt.Sprintf("ngrok was not up within %s (%s)%s", budget, te.Reason(), tail)
+		}
+		return fmt.Sprintf("ngrok was not up within %s%s", budget, tail)
+	case errors.As(err, &te):
+		return fmt.Sprintf("ngrok tunnel unavailable (%s)%s", te.Reason(), tail)
+	}
+	return fmt.Sprintf("ngrok tunnel unavailable (%v)%s", err, tail)
+}
+
+// pollOnly is a receiver without a listener: results are polled.
+func (o Options) pollOnly() *Receiver {
+	r := &Receiver{Mode: ModeNone, opts: o, served: make(chan struct{})}
+	close(r.served)
+	return r
+}
+
 // serve starts the listener on ep and, for a fresh ngrok URL, waits until
 // it routes. A job command's ngrok URL that does not route falls back to
 // polling; listen's goes on with a warning.
 func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, error) {
+	r, err := o.start(ep)
+	if err != nil || ep.Listener == nil {
+		return r, err
+	}
+	if ep.Mode != ModeNgrok || o.SkipReady {
+		return r, nil
+	}
+	err = r.WaitReady(ctx, o.ReadyClient, o.ConnectTimeout)
+	if ctx.Err() != nil {
+		r.Close()
+		return nil, ctx.Err()
+	}
+	if err == nil {
+		return r, nil
+	}
+	if o.Fallback == FallbackLoopback {
+		o.notify(true, fmt.Sprintf("the ngrok tunnel is not routable yet (%v); deliveries may fail for a moment", err))
+		return r, nil
+	}
+	o.notify(true, fmt.Sprintf("the ngrok tunnel is not routable yet (%v); polling for results", err))
+	r.Close()
+	return o.pollOnly(), nil
+}
+
+// start serves the webhook handler on ep (nothing to serve without a
+// listener). On failure it closes ep.
+func (o Options) start(ep *tunnel.Endpoint) (*Receiver, error) {
 	r := &Receiver{Mode: ep.Mode, opts: o, ep: ep, served: make(chan struct{})}
 	if ep.Listener == nil {
 		close(r.served)
@@ -272,26 +439,7 @@ func (o Options) serve(ctx context.Context, ep *tunnel.Endpoint) (*Receiver, err
 		r.serveErr = err
 		close(r.served)
 	}()
-	if ep.Mode != ModeNgrok || o.SkipReady {
-		return r, nil
-	}
-	err := r.WaitReady(ctx, o.ReadyClient, o.ConnectTimeout)
-	if ctx.Err() != nil {
-		r.Close()
-		return nil, ctx.Err()
-	}
-	if err == nil {
-		return r, nil
-	}
-	if o.Fallback == FallbackLoopback {
-		o.notify(true, fmt.Sprintf("the ngrok tunnel is not routable yet (%v); deliveries may fail for a moment", err))
-		return r, nil
-	}
-	o.notify(true, fmt.Sprintf("the ngrok tunnel is not routable yet (%v); polling for results", err))
-	r.Close()
-	none := &Receiver{Mode: ModeNone, opts: o, served: make(chan struct{})}
-	close(none.served)
-	return none, nil
+	return r, nil
 }
 
 // Listening reports whether webhooks can arrive (false: poll only).

@@ -487,9 +487,27 @@ func ngrokOptions(fake *ngrokfake.Fake, mode receiver.Mode, token string, n *not
 		Tunnel: func(to *receiver.TunnelOptions) {
 			to.AgentConnectURL = fake.Addr()
 			to.AgentConnectCAs = fake.CAPool()
+			to.Heartbeat = testHeartbeat
 		},
 	}
 }
+
+// unbound waits until the fake ingress has no endpoint bound any more (the
+// agent disconnected).
+func unbound(t *testing.T, fake *ngrokfake.Fake) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for len(fake.URLs()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnel is still bound: %v", fake.URLs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// testHeartbeat keeps muxado's heartbeat goroutines, which notice a closed
+// session only at their next tick, from outliving a test by 10 s.
+const testHeartbeat = 200 * time.Millisecond
 
 func TestNgrokFailedStart(t *testing.T) {
 	fake := ngrokfake.Start(t, ngrokfake.Options{ValidToken: goodToken})
@@ -526,14 +544,44 @@ func TestNgrokFailedStart(t *testing.T) {
 		t.Fatalf("token in the notice: %q", n.get()[0].Text)
 	}
 
-	// A job command's auto mode: polling, with a notice.
+	// A job command's auto mode: polling, with one warning, within the
+	// auto budget. The SDK retries a bad token until the connect bound; the
+	// warning names ngrok's reason when it had one by then.
 	n = notices{}
-	o.Fallback = receiver.FallbackPoll
+	o.Fallback, o.ConnectTimeout = receiver.FallbackPoll, 0
+	start = time.Now()
 	rc = open(t, o)
+	if d := time.Since(start); d > receiver.DefaultAutoBudget+time.Second {
+		t.Fatalf("auto, poll fallback: Open took %v, want at most the auto budget (%v)", d, receiver.DefaultAutoBudget)
+	}
 	if rc.Mode != receiver.ModeNone || rc.Listening() {
 		t.Fatalf("auto, poll fallback: %+v", rc)
 	}
-	n.one(t, false, "ngrok tunnel unavailable (the ngrok authtoken is malformed, ERR_NGROK_105); falling back to polling")
+	n.one(t, true, "ngrok was not up within 3s")
+	n.one(t, true, "submitting without a webhook; results come by watching the outputs and polling")
+	if txt := n.get()[0].Text; strings.Contains(txt, "SECRET") {
+		t.Fatalf("token in the notice: %q", txt)
+	} else if !strings.Contains(txt, "(the ngrok authtoken is malformed, ERR_NGROK_105)") {
+		t.Logf("the notice did not name ngrok's reason in time: %q", txt)
+	}
+}
+
+// TestAutoNgrokRefusedAtOnce: a tunnel that ngrok refuses at once (the
+// free plan's one dev domain already online in another mlab) falls back
+// at once, naming the reason.
+func TestAutoNgrokRefusedAtOnce(t *testing.T) {
+	fake := ngrokfake.Start(t, ngrokfake.Options{BindError: "The endpoint 'https://mlab.ngrok-fake.test' is already online.\n\nERR_NGROK_334\n"})
+	var n notices
+	o := ngrokOptions(fake, receiver.ModeAuto, goodToken, &n)
+	start := time.Now()
+	rc := open(t, o)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Open took %v for a refused tunnel", d)
+	}
+	if rc.Mode != receiver.ModeNone || rc.Listening() {
+		t.Fatalf("receiver = %+v", rc)
+	}
+	n.one(t, true, "ngrok tunnel unavailable (the ngrok URL is already online in another session, ERR_NGROK_334): submitting without a webhook")
 }
 
 func TestNgrokCancelledWhileConnecting(t *testing.T) {
@@ -619,6 +667,20 @@ func TestNgrokNotRoutable(t *testing.T) {
 	rc := open(t, o)
 	if rc.Mode != receiver.ModeNone || rc.Listening() || probes.Load() == 0 {
 		t.Fatalf("poll fallback: %+v after %d probes", rc, probes.Load())
+	}
+	n.one(t, true, "ngrok was not up within 500ms")
+	n.one(t, true, "submitting without a webhook")
+	if txt := n.get()[0].Text; !strings.Contains(txt, "(the tunnel opened but its URL did not route yet)") {
+		t.Logf("the notice did not say why in time: %q", txt)
+	}
+	unbound(t, fake)
+
+	// Explicit ngrok probes for ConnectTimeout, then polls with a warning.
+	n = notices{}
+	o.Mode = receiver.ModeNgrok
+	rc = open(t, o)
+	if rc.Mode != receiver.ModeNone || rc.Listening() {
+		t.Fatalf("explicit ngrok: %+v", rc)
 	}
 	n.one(t, true, "not routable yet")
 	n.one(t, true, "polling for results")

@@ -52,6 +52,11 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Reason is the short form for a one-line notice: the description and the
+// code, without the hint, e.g. "the ngrok authtoken is malformed,
+// ERR_NGROK_105". Like Error, it never contains the authtoken.
+func (e *Error) Reason() string { return e.reason() }
+
 // reason is the short form used in auto mode's notice: the description and
 // the code, without the hint.
 func (e *Error) reason() string {

@@ -56,9 +56,9 @@ func openNgrok(ctx context.Context, opts Options) (*Endpoint, error) {
 	if opts.AgentConnectCAs != nil {
 		agentOpts = append(agentOpts, ngrok.WithAgentConnectCAs(opts.AgentConnectCAs))
 	}
-	if opts.heartbeat > 0 {
+	if opts.Heartbeat > 0 {
 		agentOpts = append(agentOpts,
-			ngrok.WithHeartbeatInterval(opts.heartbeat),
+			ngrok.WithHeartbeatInterval(opts.Heartbeat),
 			ngrok.WithHeartbeatTolerance(2*time.Second))
 	}
 	agent, err := ngrok.NewAgent(agentOpts...)

@@ -79,7 +79,7 @@ func fakeOpts(fake *ngrokfake.Fake, token string, timeout time.Duration) Options
 		Version:         "test",
 		AgentConnectURL: fake.Addr(),
 		AgentConnectCAs: fake.CAPool(),
-		heartbeat:       testHeartbeat,
+		Heartbeat:       testHeartbeat,
 	}
 }
 

@@ -57,11 +57,12 @@ type Options struct {
 	// certificate. For tests and self-hosted ingress, like AgentConnectURL.
 	AgentConnectCAs *x509.CertPool
 
-	// heartbeat, when set (by this package's tests only), shortens the
-	// muxado heartbeat interval. muxado's heartbeat requester goroutine
-	// notices a closed session only at its next tick (10 s by default), so
-	// the leak tests need a short interval to see a clean slate quickly.
-	heartbeat time.Duration
+	// Heartbeat, when set (by tests only), shortens the muxado heartbeat
+	// interval (with a 2 s tolerance). muxado's heartbeat requester
+	// goroutine notices a closed session only at its next tick (10 s by
+	// default), so leak tests need a short interval to see a clean slate
+	// quickly. Leave it zero in normal use.
+	Heartbeat time.Duration
 }
 
 // Endpoint is an opened webhook receiver.
