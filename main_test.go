@@ -82,6 +82,7 @@ func TestScript(t *testing.T) {
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"sandbox":          cmdSandbox,
 	"sandbox-requests": cmdSandboxRequests,
+	"sandbox-stats":    cmdSandboxStats,
 	"exits":            cmdExits,
 	"interrupt":        cmdInterrupt, // in script_listen_test.go
 	"post":             cmdPost,
@@ -143,6 +144,18 @@ func cmdSandboxRequests(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		fmt.Fprintf(w, "%s\n", b)
 	}
+}
+
+// sandbox-stats prints the sandbox's counters (sandbox.Stats) as one JSON
+// object, for stdout assertions.
+func cmdSandboxStats(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := sandboxes.Load(ts)
+	if !ok || neg {
+		ts.Fatalf("sandbox-stats: no sandbox started")
+	}
+	b, err := json.Marshal(v.(*sandbox.Server).Stats())
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%s\n", b)
 }
 
 // exits CODE PROG [ARGS...] runs PROG like exec and asserts its exit code.

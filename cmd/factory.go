@@ -23,6 +23,8 @@ type Factory struct {
 	jsonErrors bool // the running command was asked for --json (set in root's PersistentPreRun only)
 	started    bool // a command's own code began (cobra accepted the command line)
 
+	seams *testSeams // tests only (cmd/receiver.go); nil in normal use
+
 	cfgOnce sync.Once
 	cfg     *config.Config
 	cfgErr  error

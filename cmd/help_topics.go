@@ -59,19 +59,20 @@ environment over the config file; see 'mlab config'):
 Secrets (MODELSLAB_API_KEY, NGROK_AUTHTOKEN) are never printed: --debug and
 error messages redact them, and 'mlab config' shows them masked.`
 
-const tunnelsTopic = `How a result comes back: a webhook, polling, or both.
+const tunnelsTopic = `How a result comes back: a webhook, the output links, or a fetch.
 
 With --wait, mlab opens a webhook receiver before it submits the job, sends
 its URL as the job's "webhook" (the last path segment is a secret per-job
 token, at least 128 random bits), and returns at whichever comes first: the
-webhook, or the poller, which always runs because ModelsLab's webhooks are
-best-effort. The receiver is chosen with --tunnel (env MLAB_TUNNEL, config key
+webhook, the job's output links all answering, or a fetch. The links and the
+fetches always run, because ModelsLab's webhooks are best-effort. The receiver is chosen with --tunnel (env MLAB_TUNNEL, config key
 tunnel):
 
   auto    (default) --public-url given → url; the API on loopback (the
-          sandbox) → local; an ngrok authtoken set → ngrok, falling back to
-          polling with a warning if the tunnel does not come up; otherwise
-          polling only, with one notice
+          sandbox) → local; an ngrok authtoken set → ngrok if the tunnel is
+          up within 3s (or --tunnel-timeout, if lower), else the job is
+          submitted at once without a webhook (one warning); otherwise no
+          webhook, with one notice
   ngrok   the embedded ngrok tunnel (no ngrok binary needed). Needs
           NGROK_AUTHTOKEN (exit 2 without one) and exits 4 with ngrok's reason
           if the tunnel is not up within --tunnel-timeout (15s)
@@ -85,16 +86,29 @@ tunnel):
 The listener answers only POSTs of JSON (at most 10 MiB) to a live token;
 everything else gets 404, 405, 400 or 413. A webhook is trusted for free when
 its output URLs equal the future_links the submit answer gave, otherwise it is
-confirmed with one fetch. With a working webhook a job costs no fetch at all;
-without one, the poller waits about the job's eta and then backs off (2s,
-x1.5, up to 30s), honouring retry_after on 429.
+checked by the links or by one fetch. With a working webhook a job costs no
+fetch at all.
+
+Without a webhook, the result still comes within a fraction of a second:
+nearly every submit answers with future_links, the final URLs of the
+outputs, which answer 404 until the files exist. mlab probes them (HEAD, or
+a one-byte ranged GET where HEAD is refused; no API call), densely where the
+eta says the job most likely ends, at most --probe-rate probes per second for
+all jobs together (default 20; 0 turns it off); a 429 or 5xx from the CDN
+backs them off. When every link answers, the result says "via":"links".
+Fetches catch what the links cannot tell (a failure, a job without links):
+placed on the eta, never more by any moment than the official ModelsLab CLI
+sends (1, 3, 7, 15 s, then one per 10 s), honouring retry_after on 429.
+mlab learns whether webhooks arrive (this run's jobs and the journal's
+recent ones with the same tunnel): when they do not, it stops holding its
+fetches back for them. --debug says which.
 
 When webhooks do not arrive:
   - run 'mlab doctor': it opens the receiver your settings select, sends it a
     webhook through the tunnel and says what failed;
   - a firewall or proxy that blocks outbound TLS to ngrok (port 443) stops the
     tunnel: use --tunnel none (polling only) or --public-url;
-  - nothing is lost: polling finishes the job either way, only later.
+  - nothing is lost: the links and the fetches finish the job either way.
 
 Examples:
   $ NGROK_AUTHTOKEN=... mlab img "a cat" --wait            # webhook via ngrok

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
+	"github.com/mlabcli/mlab/internal/links"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/runner"
@@ -33,6 +34,7 @@ type JobOptions struct {
 	Webhook      string        // --webhook (no --wait): the user's own receiver
 	Sandbox      bool          // --sandbox
 	PollInterval time.Duration // --poll-interval
+	ProbeRate    float64       // --probe-rate (0: no link watching)
 	TunnelWait   time.Duration // --tunnel-timeout
 	Batch        string        // --batch FILE ("-" = stdin)
 	Concurrency  int           // --concurrency
@@ -41,6 +43,12 @@ type JobOptions struct {
 	maxBytes int64     // MaxDownload parsed (output.DownloadOptions.MaxBytes)
 	started  time.Time // when a single job's command began (its Elapsed counts from here)
 }
+
+// pollIntervalHelp is the --poll-interval help of job commands and wait.
+const pollIntervalHelp = "first gap between fetches after the eta window (grows by half up to 30s); fetches never outnumber the official CLI's (1, 3, 7, 15 s, then one per 10 s)"
+
+// maxProbeRate bounds --probe-rate: link probes go to ModelsLab's CDN.
+const maxProbeRate = 200
 
 func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl := cmd.Flags()
@@ -52,13 +60,14 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl.StringVarP(&o.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
 	addMaxDownloadFlag(fl, &o.MaxDownload)
 	fl.BoolVar(&o.JSON, "json", false, "print one JSON object per job on stdout")
-	fl.StringVar(&o.Tunnel, "tunnel", "", "webhook receiver: auto, ngrok, local or none (env MLAB_TUNNEL; default auto)")
+	fl.StringVar(&o.Tunnel, "tunnel", "", "webhook receiver: auto, ngrok, local or none (env MLAB_TUNNEL; default auto: with an ngrok authtoken, ngrok if it is up within "+receiver.DefaultAutoBudget.String()+", else no webhook: the outputs are watched and the job polled)")
 	fl.StringVar(&o.PublicURL, "public-url", "", "your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
 	fl.StringVar(&o.Listen, "listen", "", "local `ADDR` for the webhook listener (default 127.0.0.1:0)")
 	fl.StringVar(&o.Webhook, "webhook", "", "without --wait: send results to your own receiver `URL`")
 	fl.BoolVar(&o.Sandbox, "sandbox", false, "run against an in-process sandbox API (no key needed)")
-	fl.DurationVar(&o.PollInterval, "poll-interval", job.DefaultPollInterval, "first interval between polls (grows to 30s)")
-	fl.DurationVar(&o.TunnelWait, "tunnel-timeout", 15*time.Second, "how long the ngrok tunnel may take to come up")
+	fl.DurationVar(&o.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
+	fl.Float64Var(&o.ProbeRate, "probe-rate", links.DefaultRate, "watch the outputs' future links with at most `N` HEAD requests per second in all (no API call; 0: only poll the API)")
+	fl.DurationVar(&o.TunnelWait, "tunnel-timeout", 15*time.Second, "how long --tunnel ngrok may take to come up (then exit 4); auto waits for ngrok at most "+receiver.DefaultAutoBudget.String()+" (or this, if lower), then submits without a webhook")
 	fl.StringVar(&o.Batch, "batch", "", "run one job per line of `FILE` (- for stdin): a prompt, or a JSON object of request fields merged over the flags")
 	fl.IntVar(&o.Concurrency, "concurrency", DefaultConcurrency, "with --batch: jobs in flight at once (your plan's queue limit)")
 }
@@ -87,6 +96,9 @@ func (o *JobOptions) validate() error {
 	}
 	if o.PollInterval < 100*time.Millisecond {
 		return flagErrorf("--poll-interval must be at least 100ms")
+	}
+	if o.ProbeRate < 0 || o.ProbeRate > maxProbeRate {
+		return flagErrorf("--probe-rate must be between 0 (off) and %d per second", maxProbeRate)
 	}
 	if !o.Wait {
 		for _, f := range []struct{ name, v string }{{"--tunnel", o.Tunnel}, {"--public-url", o.PublicURL}, {"--listen", o.Listen}} {

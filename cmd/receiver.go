@@ -6,9 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/mlabcli/mlab/internal/receiver"
 )
+
+// testSeams are the tests' hooks into the command path (Factory.seams):
+// what no flag or environment variable may reach. nil in normal use.
+type testSeams struct {
+	apiHTTP *http.Client                  // the API client's HTTP client (a name that resolves to a test server)
+	tunnel  func(*receiver.TunnelOptions) // the ngrok tunnel's options (a fake or black-holed ingress)
+}
 
 // receiverOptions are the receiver settings every command shares: the
 // --debug log, notices on stderr (secrets redacted) and the version.
@@ -26,6 +34,9 @@ func (f *Factory) receiverOptions() receiver.Options {
 	if w := f.DebugWriter(); w != nil {
 		o.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		o.Debug = func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	}
+	if f.seams != nil {
+		o.Tunnel = f.seams.tunnel
 	}
 	return o
 }

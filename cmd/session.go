@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ func (f *Factory) apiClient(t apiChoice) (*api.Client, string, func(), error) {
 	if w := f.DebugWriter(); w != nil {
 		opts = append(opts, api.WithDebug(w))
 	}
+	if f.seams != nil && f.seams.apiHTTP != nil {
+		opts = append(opts, api.WithHTTPClient(f.seams.apiHTTP))
+	}
 	return api.New(baseURL, key, opts...), baseURL, closeFn, nil
 }
 
@@ -86,6 +90,7 @@ func resumeBaseError(err error) error {
 func (f *Factory) runnerOptions(o *JobOptions) runner.Options {
 	ro := runner.Options{
 		Wait: o.Wait, PollInterval: o.PollInterval, OutputDir: o.OutputDir, Started: o.started,
+		ProbeRate: cmp.Or(o.ProbeRate, -1), // the flag's 0 means off
 		Download: func(ctx context.Context, urls []string, dir string, d runner.DownloadOptions) ([]string, error) {
 			return output.Download(ctx, f.IO, urls, dir, output.DownloadOptions{Progress: d.Progress, ExpectMedia: d.Media, MaxBytes: o.maxBytes})
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/job"
 	"github.com/mlabcli/mlab/internal/journal"
+	"github.com/mlabcli/mlab/internal/links"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
@@ -113,7 +114,7 @@ expire (temporary ones after 24 h), so download promptly.
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
 	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long, downloads included (exit 3; the job goes on)")
-	fl.DurationVar(&opts.PollInterval, "poll-interval", job.DefaultPollInterval, "first interval between polls (grows to 30s)")
+	fl.DurationVar(&opts.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
 	fl.StringVar(&opts.Batch, "batch", "", "resume every unfinished job of batch `BATCH_ID`")
 	fl.IntVar(&opts.Concurrency, "concurrency", 50, "with --batch: jobs polled at once")
 	fl.BoolVar(&opts.ResubmitUnknown, "resubmit-unknown", false, "with --batch: submit again the lines whose submit got no answer (they may have been paid for)")
@@ -252,7 +253,7 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 
 // jobOptions are the job options of a resume.
 func (o *WaitOptions) jobOptions() *JobOptions {
-	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval,
+	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval, ProbeRate: links.DefaultRate,
 		Batch: o.Batch, Concurrency: o.Concurrency, maxBytes: o.maxBytes, started: time.Now()}
 	if jo.PollInterval <= 0 {
 		jo.PollInterval = job.DefaultPollInterval
