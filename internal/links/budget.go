@@ -17,6 +17,9 @@ const (
 	MaxBackoff = 30 * time.Second
 )
 
+// jitterMargin widens the gap between two probes (see NewBudget).
+const jitterMargin = 1.05
+
 // Budget is the probe budget shared by every job of a process: at most
 // Rate probes per second in all (a token bucket with a small burst), given
 // out by priority, and paused for everyone when the CDN answers 429 or 5xx.
@@ -55,15 +58,17 @@ func (w *waiter) score(now time.Time) float64 {
 }
 
 // NewBudget returns a budget of rate probes per second (DefaultRate when
-// rate <= 0). It keeps no burst: two probes are never closer than 1/rate,
-// so no window of a second holds more than rate+1.
+// rate <= 0). It keeps no burst, and two probes are never closer than
+// 1/rate plus a twentieth (jitter on the way to the CDN must not put rate+1
+// in one of its seconds), so a CDN counting any window of one second sees
+// at most rate.
 func NewBudget(rate float64) *Budget {
 	if rate <= 0 {
 		rate = DefaultRate
 	}
 	burst := 1
 	return &Budget{
-		interval: time.Duration(float64(time.Second) / rate),
+		interval: time.Duration(float64(time.Second) / rate * jitterMargin),
 		burst:    burst,
 		tokens:   float64(burst),
 		changed:  make(chan struct{}),
