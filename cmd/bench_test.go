@@ -23,6 +23,7 @@ import (
 type benchAPI struct {
 	srv     *httptest.Server
 	fetches atomic.Int64
+	probes  atomic.Int64
 	jobDur  time.Duration
 
 	mu      sync.Mutex
@@ -40,6 +41,20 @@ func (a *benchAPI) serve(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	json.NewDecoder(r.Body).Decode(&body)
 	base := a.srv.URL
+	if strings.HasPrefix(r.URL.Path, "/out/") {
+		// the future link: 404 until the job is done
+		a.probes.Add(1)
+		a.mu.Lock()
+		done := !a.doneAt.IsZero() && time.Now().After(a.doneAt)
+		a.mu.Unlock()
+		if !done {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Write([]byte("\x89PNG\r\n\x1a\n"))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if strings.Contains(r.URL.Path, "/fetch/") {
 		a.fetches.Add(1)
@@ -126,24 +141,32 @@ func BenchmarkWebhookToExit(b *testing.B) {
 
 // BenchmarkPollOnly measures, without a webhook (--tunnel none), the time
 // from the job being done at the API to the command's return, and the
-// fetches per job, for a job whose eta (300ms) is right.
+// fetches and link probes per job, for a job whose eta (300ms) is right:
+// watching its future link (links), and with --probe-rate 0 (fetch-only,
+// whose first fetch the official CLI's budget puts at 1 s).
 func BenchmarkPollOnly(b *testing.B) {
-	var total time.Duration
-	var fetches int64
-	for b.Loop() {
-		a := newBenchAPI(300 * time.Millisecond)
-		f := benchFactory(b, a.srv.URL)
-		code := Run(context.Background(), f, []string{"img", "x", "--wait", "--tunnel", "none", "--json"})
-		end := time.Now()
-		if code != 0 {
-			b.Fatalf("exit %d", code)
-		}
-		a.mu.Lock()
-		total += end.Sub(a.doneAt)
-		a.mu.Unlock()
-		fetches += a.fetches.Load()
-		a.srv.Close()
+	for _, c := range []struct{ name, rate string }{{"links", "20"}, {"fetch-only", "0"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var total time.Duration
+			var fetches, probes int64
+			for b.Loop() {
+				a := newBenchAPI(300 * time.Millisecond)
+				f := benchFactory(b, a.srv.URL)
+				code := Run(context.Background(), f, []string{"img", "x", "--wait", "--tunnel", "none", "--json", "--probe-rate", c.rate})
+				end := time.Now()
+				if code != 0 {
+					b.Fatalf("exit %d", code)
+				}
+				a.mu.Lock()
+				total += end.Sub(a.doneAt)
+				a.mu.Unlock()
+				fetches += a.fetches.Load()
+				probes += a.probes.Load()
+				a.srv.Close()
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-done-to-exit")
+			b.ReportMetric(float64(fetches)/float64(b.N), "fetches/job")
+			b.ReportMetric(float64(probes)/float64(b.N), "probes/job")
+		})
 	}
-	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms-done-to-exit")
-	b.ReportMetric(float64(fetches)/float64(b.N), "fetches/job")
 }
