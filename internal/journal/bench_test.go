@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,19 +49,30 @@ func fill(tb testing.TB, n int) *Journal {
 }
 
 // BenchmarkList10k is what `mlab jobs` costs on a journal of 10,000 jobs
-// (20,000 records): the default listing (Limit 20) and everything.
+// (20,000 records): the default listing (Limit 20) and everything, by a
+// Journal that has read the log before (limit20, all: it reads what was
+// appended since, here nothing) and by a new one each time (cold-…: a new
+// process, which reads the whole file).
 func BenchmarkList10k(b *testing.B) {
 	j := fill(b, 10_000)
 	st, _ := os.Stat(j.Path())
 	for _, bc := range []struct {
 		name  string
 		limit int
-	}{{"limit20", 20}, {"all", 0}} {
+		cold  bool
+	}{{"limit20", 20, false}, {"all", 0, false}, {"cold-limit20", 20, true}, {"cold-all", 0, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(st.Size())
 			b.ReportAllocs()
 			for b.Loop() {
-				l, err := j.List(Filter{Limit: bc.limit})
+				jj := j
+				if bc.cold {
+					var err error
+					if jj, err = Open(j.Dir()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				l, err := jj.List(Filter{Limit: bc.limit})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -95,12 +107,79 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 // BenchmarkUpdate1k is the read-modify-append of finishing a job on a
-// journal of 1,000 jobs (it reads the whole log under the lock).
-func BenchmarkUpdate1k(b *testing.B) {
-	j := fill(b, 1000)
+// journal of 1,000 jobs (2,000 records), with and without the fsync.
+func BenchmarkUpdate1k(b *testing.B) { benchUpdate(b, 1000) }
+
+// BenchmarkUpdate10k is the same on a journal of 10,000 jobs.
+func BenchmarkUpdate10k(b *testing.B) { benchUpdate(b, 10_000) }
+
+func benchUpdate(b *testing.B, n int) {
+	for _, sync := range []bool{false, true} {
+		name := "fsync"
+		if !sync {
+			name = "nosync"
+		}
+		b.Run(name, func(b *testing.B) {
+			j := fill(b, n)
+			j.noSync = !sync
+			i := 0
+			for b.Loop() {
+				// a different job each time, as a batch finishes its jobs
+				id := fmt.Sprint(134701497 + i%n)
+				i++
+				if err := j.Update(id, func(e *Entry) { e.Message = "x" }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUpdateBatch1k is the journal's part of a batch of 1,000 jobs at
+// concurrency 100 in one process (one shared Journal, no fsync): each job
+// writes its intent, completes it with its id and is finished, on a journal
+// that already holds 1,000 older jobs. One op is the whole batch; ns/job is
+// the serialized cost per job.
+func BenchmarkUpdateBatch1k(b *testing.B) {
+	const jobs, conc = 1000, 100
 	for b.Loop() {
-		if err := j.Update("134701497", func(e *Entry) { e.Message = "x" }); err != nil {
+		b.StopTimer()
+		j := fill(b, 1000)
+		j.noSync = true
+		todo := make(chan int, jobs)
+		for i := range jobs {
+			todo <- i
+		}
+		close(todo)
+		b.StartTimer()
+		var wg sync.WaitGroup
+		errs := make(chan error, conc)
+		for range conc {
+			wg.Go(func() {
+				for i := range todo {
+					track := fmt.Sprintf("mlab-batch-%d", i)
+					at, err := j.AddIntent(Entry{TrackID: track, Endpoint: "text2img", Kind: "img", BatchID: "b1", Line: i + 1,
+						Request: map[string]any{"prompt": "a lighthouse at dusk", "model_id": "flux", "track_id": track}})
+					if err == nil {
+						err = j.Submitted(track, at, fmt.Sprint(900000000+i), "https://modelslab.com/api/v6/images/fetch/x", nil)
+					}
+					if err == nil {
+						err = j.Update(track, func(e *Entry) {
+							e.Status, e.Output, e.Via = StatusSuccess, []string{"https://cdn/x.png"}, "webhook"
+						})
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*jobs), "ns/job")
 }

@@ -21,8 +21,12 @@
 // on every start, and the generated track_id tells such jobs apart.
 //
 // Many processes may use one journal at once (parallel CI steps sharing a
-// HOME); so may many goroutines, with one [Journal] or several. Nothing is
-// cached between calls: every call reads or appends the file under the lock,
-// so a process always sees what the others wrote. docs/journal.md explains
+// HOME); so may many goroutines, with one [Journal] or several. Every call
+// reads or appends the file under the lock, so a process always sees what
+// the others wrote; a [Journal] keeps what it has read (the newest record
+// of each job and the offset it read to), and a later call reads only the
+// bytes appended since, unless the file was replaced ([Journal.Prune] by any
+// process) or cut shorter, which makes it read everything again. The result
+// is the same as reading the whole file afresh. docs/journal.md explains
 // the choice of store and the file format.
 package journal

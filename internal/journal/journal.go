@@ -98,7 +98,8 @@ type Journal struct {
 	dir, logPath, lockPath string
 	mu                     *sync.RWMutex // in-process lock shared by every Journal on this directory
 	closed                 atomic.Bool
-	noSync                 bool // benchmarks only: measure what fsync costs
+	noSync                 bool  // benchmarks only: measure what fsync costs
+	c                      cache // what this Journal has read of the log (cache.go)
 }
 
 // procLocks holds one RWMutex per lock file, so goroutines of one process
@@ -151,11 +152,14 @@ func (j *Journal) Dir() string { return j.dir }
 // Path returns the log file's path.
 func (j *Journal) Path() string { return j.logPath }
 
-// Close marks the journal closed. It holds no descriptor between calls, so
-// there is nothing to flush: every Add and Update is on disk when it
-// returns.
+// Close marks the journal closed and drops what it has cached. It holds no
+// descriptor between calls, so there is nothing to flush: every Add and
+// Update is on disk when it returns.
 func (j *Journal) Close() error {
 	j.closed.Store(true)
+	j.c.mu.Lock()
+	j.c.drop()
+	j.c.mu.Unlock()
 	return nil
 }
 
@@ -262,16 +266,7 @@ func (j *Journal) Forget(trackID string, submittedAt time.Time) error {
 
 // settle rewrites an intent under the exclusive lock.
 func (j *Journal) settle(trackID string, submittedAt time.Time, fn func(*Entry)) error {
-	return j.rewrite(func(s *snapshot) *record {
-		var cur *record
-		for i := range s.latest {
-			r := &s.latest[i]
-			if r.ID == "" && r.TrackID == trackID && r.SubmittedAt.Equal(submittedAt) {
-				cur = r
-			}
-		}
-		return cur
-	}, func(e *Entry) {
+	return j.rewrite(func(s *state) *record { return s.intent(trackID, submittedAt) }, func(e *Entry) {
 		at := e.SubmittedAt
 		fn(e)
 		e.TrackID, e.SubmittedAt = trackID, at
@@ -287,7 +282,7 @@ func (j *Journal) Update(id string, fn func(*Entry)) error {
 	if id == "" {
 		return ErrNotFound
 	}
-	return j.rewrite(func(s *snapshot) *record { return s.find(id, true) }, func(e *Entry) {
+	return j.rewrite(func(s *state) *record { return s.find(id, true) }, func(e *Entry) {
 		idv, track := e.ID, e.TrackID
 		fn(e)
 		e.ID, e.TrackID = idv, track
@@ -299,17 +294,29 @@ func (j *Journal) Update(id string, fn func(*Entry)) error {
 
 // rewrite appends a new record of the entry find picks, changed by fn,
 // under the exclusive lock; ErrNotFound when find picks none.
-func (j *Journal) rewrite(find func(*snapshot) *record, fn func(*Entry)) error {
+func (j *Journal) rewrite(find func(*state) *record, fn func(*Entry)) error {
 	unlock, err := j.lock(true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	s, err := j.readLocked()
+	// One descriptor for the read and the append. No log, no entry: the
+	// open does not create one.
+	f, err := os.OpenFile(j.logPath, os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		j.c.mu.Lock()
+		j.c.drop()
+		j.c.mu.Unlock()
+		return ErrNotFound
+	}
 	if err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	defer f.Close()
+	var cur *record
+	if err := j.view(f, func(s *state) error { cur = find(s); return nil }); err != nil {
 		return err
 	}
-	cur := find(s)
 	if cur == nil {
 		return ErrNotFound
 	}
@@ -324,7 +331,7 @@ func (j *Journal) rewrite(find func(*snapshot) *record, fn func(*Entry)) error {
 	if err != nil {
 		return err
 	}
-	return j.appendLocked(line)
+	return j.appendTo(f, line)
 }
 
 // Get returns the newest entry (by submit time) whose ID or TrackID is
@@ -333,11 +340,10 @@ func (j *Journal) Get(idOrTrackID string) (*Entry, error) {
 	if idOrTrackID == "" {
 		return nil, ErrNotFound
 	}
-	s, err := j.read()
-	if err != nil {
+	var r *record
+	if err := j.read(func(s *state) error { r = s.find(idOrTrackID, false); return nil }); err != nil {
 		return nil, err
 	}
-	r := s.find(idOrTrackID, false)
 	if r == nil {
 		return nil, ErrNotFound
 	}
@@ -351,15 +357,17 @@ func (j *Journal) Get(idOrTrackID string) (*Entry, error) {
 // List returns the entries that match f, newest submitted first (ties:
 // the one recorded later first).
 func (j *Journal) List(f Filter) ([]Entry, error) {
-	s, err := j.read()
+	var sel []*record
+	err := j.read(func(s *state) error {
+		for _, r := range s.recs {
+			if f.match(&r.meta) && s.visible(r) {
+				sel = append(sel, r)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	var sel []*record
-	for i := range s.latest {
-		if f.match(&s.latest[i].meta) {
-			sel = append(sel, &s.latest[i])
-		}
 	}
 	// Newest submitted first; on equal times the job recorded later first.
 	slices.SortFunc(sel, func(a, b *record) int {
@@ -393,15 +401,18 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 	}
 	defer unlock()
 	j.removeStaleTemps()
-	s, err := j.readLocked()
+	var recs []*record
+	var lines, bad int
+	err = j.view(nil, func(s *state) error {
+		recs, lines, bad = s.visibleBySeq(), s.lines, s.bad
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	slices.SortFunc(s.latest, func(a, b record) int { return a.seq - b.seq })
 	var buf bytes.Buffer
 	removed, kept := 0, 0
-	for i := range s.latest {
-		r := &s.latest[i]
+	for _, r := range recs {
 		if r.finished() && r.SubmittedAt.Before(olderThan) {
 			removed++
 			continue
@@ -410,7 +421,7 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 		buf.Write(r.raw)
 		buf.WriteByte('\n')
 	}
-	if removed == 0 && s.lines == kept && s.bad == 0 {
+	if removed == 0 && lines == kept && bad == 0 {
 		return 0, nil // already compact
 	}
 	tmp, err := os.CreateTemp(j.dir, ".journal-*.tmp")
@@ -438,6 +449,11 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 		return 0, fmt.Errorf("prune the journal: %w", err)
 	}
 	syncDir(j.dir)
+	// The next read would see the new file anyway (another inode); what
+	// was cached of the old one is of no use.
+	j.c.mu.Lock()
+	j.c.drop()
+	j.c.mu.Unlock()
 	return removed, nil
 }
 
@@ -460,6 +476,12 @@ func (j *Journal) appendLocked(line []byte) error {
 		return fmt.Errorf("open the journal: %w", err)
 	}
 	defer f.Close()
+	return j.appendTo(f, line)
+}
+
+// appendTo is appendLocked on f, the log opened with O_APPEND and for
+// reading.
+func (j *Journal) appendTo(f *os.File, line []byte) error {
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("open the journal: %w", err)
@@ -522,10 +544,12 @@ func newer(a, b *record) bool {
 	return a.seq > b.seq
 }
 
-// record is the newest line of one job.
+// record is the newest line of one job. Once made it never changes (a
+// newer line makes a new record), so records handed out of the cache stay
+// valid whatever is read after.
 type record struct {
 	meta
-	raw []byte // the line, without its '\n'
+	raw []byte // the line, without its '\n', in memory of its own
 	seq int    // line number of the job's first record (the order of the file)
 }
 
@@ -535,132 +559,6 @@ func (r *record) entry() (Entry, error) {
 		return e, fmt.Errorf("journal: decode entry %s: %w", r.ID, err)
 	}
 	return e, nil
-}
-
-// snapshot is the journal as read: the newest record of every job (in no
-// particular order; seq gives the file order).
-type snapshot struct {
-	latest []record
-	lines  int // records of known jobs, superseded ones included
-	bad    int // lines skipped (torn or not JSON)
-}
-
-// find returns the newest record whose ID is id or, when none is and
-// idFirst is set, whose TrackID is; with idFirst unset either matches.
-func (s *snapshot) find(id string, idFirst bool) *record {
-	var best *record
-	better := func(r *record) bool {
-		// later submit wins; on a tie the job recorded later
-		return best == nil || newer(r, best)
-	}
-	for i := range s.latest {
-		r := &s.latest[i]
-		if (r.ID == id || (!idFirst && r.TrackID == id)) && better(r) {
-			best = r
-		}
-	}
-	if best != nil || !idFirst {
-		return best
-	}
-	for i := range s.latest {
-		r := &s.latest[i]
-		if r.TrackID == id && better(r) {
-			best = r
-		}
-	}
-	return best
-}
-
-func (j *Journal) read() (*snapshot, error) {
-	unlock, err := j.lock(false)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return j.readLocked()
-}
-
-// readLocked reads and decodes the whole log; the caller holds a lock.
-func (j *Journal) readLocked() (*snapshot, error) {
-	data, err := os.ReadFile(j.logPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read the journal: %w", err)
-	}
-	return parse(data), nil
-}
-
-// parse reads the records. It walks the lines from the last to the first,
-// so only the newest record of each job is decoded: an older line whose
-// job is already known is recognised by its first two fields (fastKey) and
-// skipped. A line that does not decode into an entry with an id is skipped:
-// a torn tail (kill -9 or a full disk during a write) or garbage; the job's
-// previous record then stands. The last line may lack its '\n': it counts
-// when it is a complete object (a prefix of a JSON object never is).
-func parse(data []byte) *snapshot {
-	var lines [][]byte
-	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			lines = append(lines, line)
-		}
-	}
-	s := &snapshot{}
-	idx := make(map[string]int, len(lines)/2+1)
-	for n := len(lines) - 1; n >= 0; n-- {
-		line := lines[n]
-		if k, ok := fastKey(line); ok {
-			if i, known := idx[k]; known {
-				s.latest[i].seq = n
-				s.lines++
-				continue
-			}
-		}
-		var m meta
-		// Unmarshal checks the whole line's syntax before decoding, so
-		// damage in the fields meta skips is caught too.
-		if line[0] != '{' || json.Unmarshal(line, &m) != nil || (m.ID == "" && (m.TrackID == "" || m.Status != StatusSubmitting && m.Status != statusForgotten)) {
-			s.bad++
-			continue
-		}
-		s.lines++
-		k := m.key()
-		if i, known := idx[k]; known {
-			s.latest[i].seq = n
-			continue
-		}
-		idx[k] = len(s.latest)
-		s.latest = append(s.latest, record{meta: m, raw: line, seq: n})
-	}
-	s.latest = settled(s.latest)
-	return s
-}
-
-// settled hides the intents that were completed (the same track_id and
-// submit time now has an id) or forgotten.
-func settled(rs []record) []record {
-	type intent struct {
-		track string
-		at    int64
-	}
-	done := map[intent]bool{}
-	for i := range rs {
-		if rs[i].ID != "" {
-			done[intent{rs[i].TrackID, rs[i].SubmittedAt.UnixNano()}] = true
-		}
-	}
-	out := rs[:0]
-	for _, r := range rs {
-		if r.ID == "" && (r.Status == statusForgotten || done[intent{r.TrackID, r.SubmittedAt.UnixNano()}]) {
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // fastKey returns the job key of a line that starts the way encode writes
