@@ -86,8 +86,8 @@ tunnel):
 The listener answers only POSTs of JSON (at most 10 MiB) to a live token;
 everything else gets 404, 405, 400 or 413. A webhook is trusted for free when
 its output URLs equal the future_links the submit answer gave, otherwise it is
-checked by the links or by one fetch. With a working webhook a job costs no
-fetch at all.
+checked by the links or by one fetch. With a working webhook, a job that
+ends within its eta's window costs no fetch at all.
 
 Without a webhook, the result still comes within a fraction of a second:
 nearly every submit answers with future_links, the final URLs of the

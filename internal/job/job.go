@@ -14,8 +14,7 @@
 // call at all. Fetches catch what links cannot tell (a failure, a job
 // without links); they are placed where they pay and never outnumber, at
 // any moment, the official CLI's (see [OfficialFetchAt]). When a webhook is
-// expected, no fetch comes before the eta plus a grace period, so that a
-// working webhook costs no fetch at all.
+// expected, a job within its eta's window costs no fetch at all.
 //
 // The package prints nothing; it reports progress through a callback and is
 // driven by small seams (fetch and probe functions, an event channel) so

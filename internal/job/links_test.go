@@ -127,6 +127,23 @@ func TestWaitFailedJobWithLinks(t *testing.T) {
 	})
 }
 
+// With links, a webhook that is expected does not push the failure's
+// fetch past eta + grace: it comes just past the window all the same.
+func TestWaitFailedJobWithLinksAndWebhook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeAPI{t: t, start: time.Now(), doneAt: time.Second, final: failed}
+		cdn := &fakeCDN{start: time.Now(), never: true}
+		events := make(chan Event) // the failure webhook is lost
+		res, err := Wait(context.Background(), Params{ID: "7", ETA: 2 * time.Second, FutureLinks: []string{futureURL},
+			Events: events, Fetch: f.fetch, Probe: cdn.probe, Timeout: time.Hour})
+		var fe *FailedError
+		// 1.5 × 2 s + 1 s = 4 s, not eta + grace (2 + 3.4 s)
+		if !errors.As(err, &fe) || res.Elapsed != 4*time.Second || len(f.calls) != 1 {
+			t.Fatalf("Wait = %+v, %v, fetches at %v; want failed by one fetch at 4s", res, err, f.calls)
+		}
+	})
+}
+
 // A job without future links completes by fetch, even with a prober.
 func TestWaitWithoutLinksCompletesByFetch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -109,10 +109,13 @@ const maxWeight = 1000
 // fetchWindow is where fetches pay, in order: without links, spread over
 // the window where the eta says the job ends (that is where a poll learns
 // the end soonest), or without an eta at the official CLI's first four
-// times; with links, which tell the end for free, one just past
-// the window, to learn of a failure (a failed job's links never appear).
-// When a webhook is expected, none comes before eta + grace: a working
-// webhook costs no fetch at all.
+// times; with links, which tell the end for free, one just past the
+// window, to learn of a failure (a failed job's links never appear) or of
+// an end the links could not show. Without links, when a webhook is
+// expected, none comes before eta + grace, so a working webhook costs no
+// fetch at all; with links that floor is not needed (the links see a
+// success, the webhook a failure), and a job within its window still costs
+// none.
 func (s schedule) fetchWindow() []time.Duration {
 	var w []time.Duration
 	switch {
@@ -128,7 +131,7 @@ func (s schedule) fetchWindow() []time.Duration {
 			w = append(w, time.Duration(float64(s.eta)*f))
 		}
 	}
-	if s.grace > 0 {
+	if s.grace > 0 && (!s.links || s.eta <= 0) {
 		floor := s.eta + s.grace
 		kept := w[:0]
 		for _, at := range w {
