@@ -90,7 +90,7 @@ func exitCodeFor(err error) int {
 	case errors.As(err, &failed):
 		return ExitFailed
 	case errors.As(err, &ae):
-		if ae.Kind == api.KindRejected {
+		if ae.Kind == api.KindRejected && !ae.Refused {
 			return ExitFailed
 		}
 		return ExitAPI

@@ -29,6 +29,7 @@ func TestExitCodeFor(t *testing.T) {
 		{&FlagError{Err: errors.New(`unknown command "x" for "mlab"`)}, 2},
 		{wrap(&job.FailedError{ID: "1", Response: &api.Response{Message: "boom"}}), 1},
 		{wrap(&api.Error{Kind: api.KindRejected}), 1},
+		{wrap(&api.Error{Kind: api.KindRejected, Refused: true}), 4},
 		{wrap(&runner.StoppedError{ID: "1", Err: job.ErrTimeout}), 3},
 		{wrap(&runner.StoppedError{ID: "1", Err: context.Canceled}), 130},
 		{wrap(context.Canceled), 130},

@@ -214,7 +214,12 @@ func (c *Client) submit(ctx context.Context, op string, rq request) (*Response, 
 		}
 		return nil, false
 	}
-	return retry(ctx, c, c.maxAttempts, op, rq, accept, submitRetryable)
+	resp, err := retry(ctx, c, c.maxAttempts, op, rq, accept, submitRetryable)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Kind == KindRejected && ae.noJob {
+		ae.Refused = true
+	}
+	return resp, err
 }
 
 // retry sends rq until accept takes the answer, retryable says an answer
@@ -532,8 +537,10 @@ func (c *Client) errorFrom(op string, x exchange) *Error {
 		e.Err = x.err
 		return e
 	}
+	e.noJob = x.resp == nil || x.resp.ID == ""
 	if x.resp != nil {
 		e.Status = x.resp.Status
+		e.Code = Redact(x.resp.Code, secrets...)
 		e.Message = Redact(x.resp.Message, secrets...)
 		e.RetryAfter = x.resp.RetryAfter
 	}

@@ -70,7 +70,7 @@ type Endpoint struct {
 	// Name is the catalogue key, e.g. "text2img".
 	Name string
 	// Kind is the command family: "img", "edit", "video", "audio", "3d",
-	// "train" or "workflow".
+	// "faceswap", "interior", "train" or "workflow".
 	Kind string
 	// Summary is one line for help text.
 	Summary string
@@ -200,7 +200,23 @@ const (
 	fetch3D       = "/api/v6/3d/fetch/{id}"
 	fetchEditing  = "/api/v6/image_editing/fetch/{id}"
 	fetchTraining = "/api/v3/fine_tune_status/{id}"
+	fetchWhisper  = "/api/v6/whisper/fetch/{id}"
+	fetchDeepfake = "/api/v6/deepfake/fetch/{id}"
+	fetchInterior = "/api/v6/interior/fetch/{id}"
+
+	// The v7 ("unified") API: model_id picks the model; three fetch
+	// families.
+	fetchV7Images = "/api/v7/images/fetch/{id}"
+	fetchV7Video  = "/api/v7/video-fusion/fetch/{id}"
+	fetchV7Voice  = "/api/v7/voice/fetch/{id}"
 )
+
+// v7 returns a v7 catalogue row: the key in the body and the header,
+// model_id required.
+func v7(name, kind, summary, path, fetch string, required ...string) Endpoint {
+	return Endpoint{Name: name, Kind: kind, Summary: summary, SubmitPath: path, FetchPath: fetch,
+		Auth: AuthBoth, Required: append([]string{"model_id"}, required...)}
+}
 
 // catalogue is the endpoint table. Adding a row is all it takes for a
 // generic `mlab run NAME` to drive an endpoint. Required fields follow the
@@ -278,6 +294,80 @@ var catalogue = []Endpoint{
 	{Name: "mask_creator", Kind: "edit", Summary: "Create a mask for an object in an image",
 		SubmitPath: "/api/v6/image_editing/mask_creator", FetchPath: fetchEditing, Required: []string{"specific_object"}},
 
+	// Audio / voice, the v6 rows the official SDKs call.
+	{Name: "speech_to_text", Kind: "audio", Summary: "Transcribe speech (Whisper); the transcript is a text file",
+		SubmitPath: "/api/v6/voice/speech_to_text", FetchPath: fetchWhisper, Required: []string{"init_audio"}},
+	{Name: "sfx", Kind: "audio", Summary: "Generate a sound effect from a text prompt",
+		SubmitPath: "/api/v6/voice/sfx", FetchPath: fetchVoice, Required: []string{"prompt"}},
+	{Name: "voice_cover", Kind: "audio", Summary: "Sing a song in another voice (AI cover)",
+		SubmitPath: "/api/v6/voice/voice_cover", FetchPath: fetchVoice, Required: []string{"init_audio"}},
+	{Name: "lyrics_generator", Kind: "audio", Summary: "Write song lyrics from a prompt (a text file)",
+		SubmitPath: "/api/v6/voice/lyrics_generator", FetchPath: fetchVoice, Required: []string{"prompt"}},
+	{Name: "create_dubbing", Kind: "audio", Summary: "Dub a video into another language (output_lang)",
+		SubmitPath: "/api/v6/voice/create_dubbing", FetchPath: fetchVoice, Required: []string{"init_video", "output_lang"}},
+	{Name: "watermark_remover", Kind: "video", Summary: "Remove a watermark from a video",
+		SubmitPath: "/api/v6/video/watermark_remover", FetchPath: fetchVideo, Required: []string{"init_video"}},
+
+	// Face swap (v6 deepfake).
+	{Name: "single_face_swap", Kind: "faceswap", Summary: "Put the face of init_image onto target_image",
+		SubmitPath: "/api/v6/deepfake/single_face_swap", FetchPath: fetchDeepfake, Required: []string{"init_image", "target_image"}},
+	{Name: "multiple_face_swap", Kind: "faceswap", Summary: "Swap every face of target_image for the face of init_image",
+		SubmitPath: "/api/v6/deepfake/multiple_face_swap", FetchPath: fetchDeepfake, Required: []string{"init_image", "target_image"}},
+	{Name: "single_video_swap", Kind: "faceswap", Summary: "Put the face of init_image onto the faces of init_video",
+		SubmitPath: "/api/v6/deepfake/single_video_swap", FetchPath: fetchDeepfake, Required: []string{"init_image", "init_video"}},
+	{Name: "specific_video_swap", Kind: "faceswap", Summary: "Put the face of init_image onto the face in init_video that matches reference_image",
+		SubmitPath: "/api/v6/deepfake/specific_video_swap", FetchPath: fetchDeepfake, Required: []string{"init_image", "init_video", "reference_image"}},
+
+	// Interior design (v6).
+	{Name: "interior", Kind: "interior", Summary: "Redesign a room from a photo and a prompt",
+		SubmitPath: "/api/v6/interior/make", FetchPath: fetchInterior, Required: []string{"init_image", "prompt"}},
+	{Name: "room_decorator", Kind: "interior", Summary: "Decorate an empty room",
+		SubmitPath: "/api/v6/interior/room_decorator", FetchPath: fetchInterior, Required: []string{"init_image", "prompt"}},
+	{Name: "floor_planning", Kind: "interior", Summary: "Render a room from a floor plan",
+		SubmitPath: "/api/v6/interior/floor_planning", FetchPath: fetchInterior, Required: []string{"init_image", "prompt"}},
+	{Name: "scenario_changer", Kind: "interior", Summary: "Change the scene around a building or room",
+		SubmitPath: "/api/v6/interior/scenario", FetchPath: fetchInterior, Required: []string{"init_image", "prompt"}},
+	{Name: "exterior_restorer", Kind: "interior", Summary: "Restore or redesign a building's exterior",
+		SubmitPath: "/api/v6/interior/exterior_restorer", FetchPath: fetchInterior, Required: []string{"init_image", "prompt"}},
+	{Name: "interior_object_removal", Kind: "interior", Summary: "Remove a named object from a room photo",
+		SubmitPath: "/api/v6/interior/object_removal", FetchPath: fetchInterior, Required: []string{"init_image", "object_name"}},
+	{Name: "interior_mixer", Kind: "interior", Summary: "Place an object into a room photo",
+		SubmitPath: "/api/v6/interior/interior_mixer", FetchPath: fetchInterior, Required: []string{"init_image", "object_image", "prompt"}},
+
+	// v7: third-party and unified models; model_id picks the model.
+	v7("v7_text_to_image", "img", "Text to image on v7 (seedream, imagen, nano-banana, flux-2-pro, gen4_image ...)",
+		"/api/v7/images/text-to-image", fetchV7Images, "prompt"),
+	v7("v7_image_to_image", "img", "Image to image on v7 (flux-kontext-pro, seededit, nano-banana ...)",
+		"/api/v7/images/image-to-image", fetchV7Images, "init_image", "prompt"),
+	v7("v7_inpaint", "img", "Inpaint on v7",
+		"/api/v7/images/inpaint", fetchV7Images, "prompt", "init_image", "mask_image"),
+	v7("v7_text_to_video", "video", "Text to video on v7 (kling, hailuo, seedance, sora, veo, wan ...)",
+		"/api/v7/video-fusion/text-to-video", fetchV7Video, "prompt"),
+	v7("v7_image_to_video", "video", "Image to video on v7 (kling, hailuo, seedance, omni-human ...)",
+		"/api/v7/video-fusion/image-to-video", fetchV7Video, "init_image"),
+	v7("v7_video_to_video", "video", "Video to video on v7 (gen4_aleph)",
+		"/api/v7/video-fusion/video-to-video", fetchV7Video, "prompt", "init_video"),
+	v7("v7_lip_sync", "video", "Lip-sync a video to an audio track (lipsync-2)",
+		"/api/v7/video-fusion/lip-sync", fetchV7Video, "init_video", "init_audio"),
+	v7("v7_motion_control", "video", "Animate an image with the motion of a video (kling-motion-control)",
+		"/api/v7/video-fusion/motion-control", fetchV7Video, "init_image", "init_video", "character_orientation"),
+	v7("v7_text_to_speech", "audio", "Text to speech on v7 (eleven_multilingual_v2, inworld-tts-1)",
+		"/api/v7/voice/text-to-speech", fetchV7Voice, "prompt", "voice_id"),
+	v7("v7_speech_to_text", "audio", "Transcribe speech on v7 (scribe_v1)",
+		"/api/v7/voice/speech-to-text", fetchV7Voice, "init_audio"),
+	v7("v7_speech_to_speech", "audio", "Speech to speech in another voice on v7 (eleven_english_sts_v2)",
+		"/api/v7/voice/speech-to-speech", fetchV7Voice, "init_audio", "voice_id"),
+	v7("v7_sound_generation", "audio", "Sound effects on v7 (eleven_sound_effect; length in \"time in seconds\")",
+		"/api/v7/voice/sound-generation", fetchV7Voice, "prompt"),
+	v7("v7_music_gen", "audio", "Music on v7 (music_v1, sonauto_song)",
+		"/api/v7/voice/music-gen", fetchV7Voice, "prompt"),
+	v7("v7_create_dubbing", "audio", "Dub audio or video into target_language on v7",
+		"/api/v7/voice/create-dubbing", fetchV7Voice, "target_language"),
+	v7("v7_song_extender", "audio", "Extend a song (song-extender; extend_duration, side)",
+		"/api/v7/voice/song-extender", fetchV7Voice, "init_audio"),
+	v7("v7_song_inpaint", "audio", "Rewrite part of a song (song-inpaint)",
+		"/api/v7/voice/song-inpaint", fetchV7Voice, "init_audio"),
+
 	// Training (v3): the answer is a training_id; poll fine_tune_status.
 	{Name: "lora_fine_tune", Kind: "train", Summary: "Train a LoRA on your images",
 		SubmitPath: "/api/v3/lora_fine_tune", FetchPath: fetchTraining, Required: []string{"instance_prompt", "images"},
@@ -322,6 +412,20 @@ func Catalogue() []Endpoint {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// Version returns the API version of the submit path, e.g. "v6" or "v7";
+// "" when the path names none.
+func (e Endpoint) Version() string {
+	rest, ok := strings.CutPrefix(e.SubmitPath, "/api/")
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, "/")
+	if len(v) < 2 || v[0] != 'v' {
+		return ""
+	}
+	return v
 }
 
 func cloneEndpoint(e Endpoint) Endpoint {

@@ -67,6 +67,7 @@ func TestFetchPathsMatchPayloads(t *testing.T) {
 		"removebg_mask":     "image_editing.removebg_mask.response.processing.json",
 		"super_resolution":  "image_editing.super_resolution.response.processing.json",
 		"outpaint":          "image_editing.outpaint.response.processing.json",
+		"speech_to_text":    "speech_to_text.response.processing.json",
 	}
 	for name, file := range rows {
 		r := decodePayload(t, file)
@@ -91,7 +92,7 @@ func TestCatalogue(t *testing.T) {
 		t.Error("Catalogue is not sorted by Kind, then Name")
 	}
 	seen := map[string]bool{}
-	kinds := map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true, "train": true, "workflow": true}
+	kinds := map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true, "faceswap": true, "interior": true, "train": true, "workflow": true}
 	for _, ep := range all {
 		if seen[ep.Name] {
 			t.Errorf("duplicate name %q", ep.Name)
@@ -154,5 +155,74 @@ func TestMissing(t *testing.T) {
 func TestAuthStyleString(t *testing.T) {
 	if AuthBody.String() != "body" || AuthHeader.String() != "header" || AuthBoth.String() != "both" || AuthStyle(9).String() != "unknown" {
 		t.Error("AuthStyle.String")
+	}
+}
+
+// TestV7Rows: the 16 v7 submit paths, their three fetch families, the key
+// in the body and the header, and model_id required (issue 15).
+func TestV7Rows(t *testing.T) {
+	want := map[string]string{
+		"/api/v7/images/text-to-image":        "/api/v7/images/fetch/{id}",
+		"/api/v7/images/image-to-image":       "/api/v7/images/fetch/{id}",
+		"/api/v7/images/inpaint":              "/api/v7/images/fetch/{id}",
+		"/api/v7/video-fusion/text-to-video":  "/api/v7/video-fusion/fetch/{id}",
+		"/api/v7/video-fusion/image-to-video": "/api/v7/video-fusion/fetch/{id}",
+		"/api/v7/video-fusion/video-to-video": "/api/v7/video-fusion/fetch/{id}",
+		"/api/v7/video-fusion/lip-sync":       "/api/v7/video-fusion/fetch/{id}",
+		"/api/v7/video-fusion/motion-control": "/api/v7/video-fusion/fetch/{id}",
+		"/api/v7/voice/text-to-speech":        "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/speech-to-text":        "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/speech-to-speech":      "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/sound-generation":      "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/music-gen":             "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/create-dubbing":        "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/song-extender":         "/api/v7/voice/fetch/{id}",
+		"/api/v7/voice/song-inpaint":          "/api/v7/voice/fetch/{id}",
+	}
+	got := map[string]bool{}
+	for _, ep := range Catalogue() {
+		if ep.Version() != "v7" {
+			if ep.Auth == AuthBoth {
+				t.Errorf("%s: a %s row with the v7 key style", ep.Name, ep.Version())
+			}
+			continue
+		}
+		got[ep.SubmitPath] = true
+		if fetch, ok := want[ep.SubmitPath]; !ok || ep.FetchPath != fetch {
+			t.Errorf("%s: %s fetches on %s, want %q", ep.Name, ep.SubmitPath, ep.FetchPath, fetch)
+		}
+		if ep.Auth != AuthBoth || len(ep.Required) == 0 || ep.Required[0] != "model_id" {
+			t.Errorf("%s: auth %s, required %v; want both, model_id first", ep.Name, ep.Auth, ep.Required)
+		}
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("no row for %s", p)
+		}
+	}
+	// The v6 rows the official SDKs call.
+	for name, path := range map[string]string{
+		"speech_to_text": "/api/v6/voice/speech_to_text", "sfx": "/api/v6/voice/sfx",
+		"voice_cover": "/api/v6/voice/voice_cover", "lyrics_generator": "/api/v6/voice/lyrics_generator",
+		"create_dubbing": "/api/v6/voice/create_dubbing", "watermark_remover": "/api/v6/video/watermark_remover",
+		"single_face_swap": "/api/v6/deepfake/single_face_swap", "multiple_face_swap": "/api/v6/deepfake/multiple_face_swap",
+		"single_video_swap": "/api/v6/deepfake/single_video_swap", "specific_video_swap": "/api/v6/deepfake/specific_video_swap",
+		"interior": "/api/v6/interior/make", "room_decorator": "/api/v6/interior/room_decorator",
+		"floor_planning": "/api/v6/interior/floor_planning", "scenario_changer": "/api/v6/interior/scenario",
+		"exterior_restorer": "/api/v6/interior/exterior_restorer", "interior_object_removal": "/api/v6/interior/object_removal",
+		"interior_mixer": "/api/v6/interior/interior_mixer",
+	} {
+		ep, ok := Lookup(name)
+		if !ok || ep.SubmitPath != path || ep.Version() != "v6" || ep.Auth != AuthBody {
+			t.Errorf("%s: %+v, want %s with the key in the body", name, ep, path)
+		}
+	}
+	if ep, _ := Lookup("speech_to_text"); ep.FetchPath != "/api/v6/whisper/fetch/{id}" {
+		t.Errorf("speech_to_text fetches on %s, want the whisper family", ep.FetchPath)
+	}
+	for path, v := range map[string]string{"/api/v6/images/text2img": "v6", "/api/v7/voice/sfx": "v7", "/api/v1/workflows/{workflow_id}/run": "v1", "/x": "", "/api/": "", "/api/x/y": ""} {
+		if got := (Endpoint{SubmitPath: path}).Version(); got != v {
+			t.Errorf("Version(%q) = %q, want %q", path, got, v)
+		}
 	}
 }

@@ -65,12 +65,18 @@ type Error struct {
 	Status string
 	// Message is the body's message (message/messege, flattened).
 	Message string
+	// Code is the body's error code (v7: "code", e.g. provider_error).
+	Code string
+	// Refused is set on a submit the API turned down without a job id:
+	// no job was created, so there is nothing to wait for or pay.
+	Refused bool
 	// RetryAfter is how long the server asked us to wait, if it said.
 	RetryAfter time.Duration
 	// Err is the underlying error, if any.
 	Err error
 
 	secrets []string // redacted from Error()
+	noJob   bool     // the answer carried no job id
 }
 
 // Error returns e.g. "submit text2img: HTTP 401: Invalid Api Key". The HTTP
@@ -92,6 +98,9 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Kind.String())
 		b.WriteString(" error")
+	}
+	if e.Code != "" && !strings.Contains(e.Message, e.Code) {
+		fmt.Fprintf(&b, " (code %s)", e.Code)
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -127,6 +136,9 @@ func (e *Error) Hint() string {
 	case KindDecode:
 		return "the server's answer was not understood; check MODELSLAB_BASE_URL (a proxy or captive portal?)"
 	case KindRejected:
+		if e.Refused {
+			return "the API created no job (nothing was charged); check the request parameters (mlab help for the endpoint)"
+		}
 		return "check the request parameters (mlab help for the endpoint)"
 	}
 	return ""

@@ -78,10 +78,14 @@ type Response struct {
 	FutureLinks []string
 	// ProxyLinks is "proxy_links" (array, "", null or an object {"0": url}).
 	ProxyLinks []string
-	// Message is "message", else "messege", else "error"; an object such as
+	// Message is "message", else "messege", else "error" (of an error
+	// object {"code","message","details"}, its message); an object such as
 	// {"prompt":["The prompt field is required."]} is flattened to
 	// "prompt: The prompt field is required.".
 	Message string
+	// Code is the body's machine-readable error code: "code", else
+	// error.code (v7 and the agents API, e.g. "provider_error").
+	Code string
 	// Tip is "tip", else "tips".
 	Tip string
 	// GenerationTime is "generationTime" in seconds.
@@ -149,6 +153,25 @@ func Decode(body []byte) (*Response, error) {
 	}
 	if r.Message == "" {
 		r.Message = messageOf(top["messege"])
+	}
+	r.Code = strings.TrimSpace(textOf(top["code"]))
+	if e := top["error"]; kindOf(e) == '{' {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(e, &obj) == nil && (obj["message"] != nil || obj["code"] != nil) {
+			if r.Code == "" {
+				r.Code = strings.TrimSpace(textOf(obj["code"]))
+			}
+			if r.Message == "" {
+				r.Message = messageOf(obj["message"])
+			}
+			if r.Message == "" {
+				r.Message = messageOf(obj["details"])
+			}
+			if d, ok := top["data"]; ok && kindOf(d) == 'n' && r.Status == "" {
+				// The agents API's envelope {"data":null,"error":{…}}.
+				r.Status = "error"
+			}
+		}
 	}
 	if r.Message == "" {
 		r.Message = messageOf(top["error"])
