@@ -61,6 +61,7 @@ func TestScript(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MLAB_CONFIG_DIR", env.WorkDir+"/.config")
 			env.Setenv("MLAB_STATE_DIR", env.WorkDir+"/.state")
+			env.Setenv("MLAB_CACHE_DIR", env.WorkDir+"/.cache")
 			env.Setenv("NO_COLOR", "1")
 			// Under `go test -race` every exec of mlab is a race-built
 			// process, and the race runtime sleeps atexit_sleep_ms (1 s by
@@ -83,6 +84,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"sandbox":          cmdSandbox,
 	"sandbox-requests": cmdSandboxRequests,
 	"sandbox-stats":    cmdSandboxStats,
+	"sandbox-stop":     cmdSandboxStop,
 	"exits":            cmdExits,
 	"interrupt":        cmdInterrupt, // in script_listen_test.go
 	"post":             cmdPost,
@@ -124,6 +126,19 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	sandboxes.Store(ts, srv)
 	ts.Setenv("MODELSLAB_BASE_URL", base)
 	ts.Setenv("SANDBOX_URL", base)
+}
+
+// sandbox-stop closes the script's sandbox: MODELSLAB_BASE_URL then names
+// a closed port (the API unreachable).
+func cmdSandboxStop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: sandbox-stop")
+	}
+	v, ok := sandboxes.Load(ts)
+	if !ok {
+		ts.Fatalf("sandbox-stop: no sandbox")
+	}
+	ts.Check(v.(*sandbox.Server).Close())
 }
 
 // sandbox-requests prints the API requests the sandbox received, one JSON
@@ -229,7 +244,7 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "MLAB_STATE_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
+	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "MLAB_STATE_DIR", "MLAB_CACHE_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
 		if v := ts.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

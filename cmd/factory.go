@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlabcli/mlab/internal/api"
 	"github.com/mlabcli/mlab/internal/config"
+	"github.com/mlabcli/mlab/internal/models"
 	"github.com/mlabcli/mlab/internal/output"
 )
 
@@ -31,6 +32,9 @@ type Factory struct {
 
 	secretsMu sync.Mutex
 	secrets   []string
+
+	routerOnce sync.Once
+	router     *models.Router // the model table (models.go)
 }
 
 // MinKeyLength is the shortest API key mlab accepts.

@@ -39,6 +39,9 @@ environment over the config file; see 'mlab config'):
                        (config key tunnel); see 'mlab help tunnels'
   MLAB_CONFIG_DIR      config directory (default: your user config directory +
                        /mlab, e.g. ~/.config/mlab; XDG_CONFIG_HOME is honoured)
+  MLAB_CACHE_DIR       where the model list is cached (default: your user cache
+                       directory + /mlab, e.g. ~/.cache/mlab; XDG_CACHE_HOME
+                       is honoured); see 'mlab help models'
   MLAB_STATE_DIR       where the job journal lives (default $XDG_STATE_HOME/mlab,
                        else ~/.local/state/mlab; on macOS and Windows under the
                        user config directory), used by mlab jobs, wait and fetch
@@ -121,6 +124,7 @@ func helpTopics() []*cobra.Command {
 	return []*cobra.Command{
 		{Use: "exit-codes", Short: "Exit codes and how to script against them", Long: exitCodesTopic},
 		{Use: "environment", Short: "Environment variables mlab reads", Long: environmentTopic},
+		{Use: "models", Short: "Models, and how a job goes to the v6 or the v7 API", Long: modelsTopic},
 		{Use: "tunnels", Short: "Webhooks, tunnels (ngrok, local, url, none) and polling", Long: tunnelsTopic},
 	}
 }

@@ -18,6 +18,11 @@ The endpoint follows from the flags: text2img by default, img2img with
 --controlnet-model or --controlnet-type. Any other body field goes in with
 -F key=value.
 
+The model picks the API: ModelsLab's own models (flux, sdxl, ...) run on
+v6, third-party ones (seedream-4, imagen-4, nano-banana, flux-2-pro, ...)
+on the v7 unified API (/api/v7/images/...), from the model table (mlab
+models; mlab help models). --api v6|v7 forces it.
+
 Without --wait the job is submitted and its id printed. With --wait mlab
 opens a webhook receiver first (see --tunnel), submits with that URL and a
 track_id, and returns when the webhook arrives or polling sees the result;
@@ -28,6 +33,7 @@ with -o DIR the files are downloaded and their paths printed.`,
   $ mlab img "a lighthouse at dusk" --wait -o out/
   $ mlab img "same, at dawn" --init-image https://example.com/in.png --wait
   $ mlab img "a cat" --model flux --width 1024 --height 768 -F enhance_prompt=true --wait --json
+  $ mlab img "a cat in the rain" --model seedream-4 --aspect-ratio 16:9 --wait -o out/
 
   # submit only, let your own server receive the webhook
   $ mlab img "a lighthouse" --webhook https://example.com/hooks/modelslab`,
@@ -45,6 +51,7 @@ with -o DIR the files are downloaded and their paths printed.`,
 		{flag: "mask-image", field: "mask_image", usage: "mask image `URL` (inpaint)"},
 		{flag: "controlnet-model", field: "controlnet_model", usage: "controlnet_model, e.g. canny (controlnet)"},
 		{flag: "controlnet-type", field: "controlnet_type", usage: "controlnet_type, e.g. canny (controlnet)"},
+		{flag: "aspect-ratio", field: "aspect_ratio", usage: "aspect_ratio, e.g. 1:1, 16:9 (many v7 models need it)"},
 	},
 	// The endpoint follows from the flags given a value.
 	endpoint: func(o *JobCmdOptions) (string, error) {
@@ -57,6 +64,17 @@ with -o DIR the files are downloaded and their paths printed.`,
 			return "img2img", nil
 		}
 		return "text2img", nil
+	},
+	v7: func(o *JobCmdOptions) (string, error) {
+		switch {
+		case o.value("controlnet-model") != "" || o.value("controlnet-type") != "":
+			return "", flagErrorf("controlnet runs on v6 only: drop --api v7 (or the v7 model)")
+		case o.value("mask-image") != "":
+			return "v7_inpaint", nil
+		case o.value("init-image") != "":
+			return "v7_image_to_image", nil
+		}
+		return "v7_text_to_image", nil
 	},
 	flagCheck: func(o *JobCmdOptions) error {
 		if o.value("mask-image") != "" && o.value("init-image") == "" {

@@ -100,7 +100,7 @@ func TestNewCmdImg(t *testing.T) {
 			if endpoint != c.endpoint {
 				t.Fatalf("endpoint %s, want %s", endpoint, c.endpoint)
 			}
-			body, err := got.body()
+			body, err := got.body("v6")
 			if c.name == "bad field" {
 				var fe *FlagError
 				if !errors.As(err, &fe) {

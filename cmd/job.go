@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,8 @@ type JobOptions struct {
 	Concurrency  int           // --concurrency
 	MaxDownload  string        // --max-download-size
 
-	maxBytes int64     // MaxDownload parsed (output.DownloadOptions.MaxBytes)
+	maxBytes   int64 // MaxDownload parsed (output.DownloadOptions.MaxBytes)
+	transcript bool  // the result is the text of the job's text output (stt)
 	started  time.Time // when a single job's command began (its Elapsed counts from here)
 }
 
@@ -164,6 +166,18 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 	if err != nil {
 		return err
 	}
+	keepFiles := o.OutputDir != ""
+	if o.transcript && o.Wait && !keepFiles {
+		// The transcript is read from the downloaded text file, which
+		// goes when the command ends: without -o, no file is left.
+		tmp, err := os.MkdirTemp("", "mlab-transcript-")
+		if err != nil {
+			return fmt.Errorf("make a directory for the transcript: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		o.OutputDir = tmp
+		defer func() { o.OutputDir = "" }()
+	}
 	r, closeRunner, err := openRunner(ctx, f, o, "")
 	if err != nil {
 		return submitFailure(err) // the deadline may come while the receiver opens
@@ -181,7 +195,15 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 		Pending: func(out *runner.Outcome) string {
 			return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, output.Safe(out.ID), output.FormatSeconds(out.ETA), output.Safe(out.TrackID))
 		},
-		Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+		Resume: func(out *runner.Outcome) string {
+			dir := o.OutputDir
+			if !keepFiles {
+				dir = ""
+			}
+			return resumeHint(r, j, out, dir, o.JSON)
+		},
+		Transcript: o.transcript,
+		KeepFiles:  keepFiles,
 	})
 }
 

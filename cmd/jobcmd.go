@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,6 +57,30 @@ type jobSpec struct {
 	// adjust, if set, edits the body once the endpoint is known (for
 	// flags whose field depends on it).
 	adjust func(o *JobCmdOptions, ep api.Endpoint, body map[string]any)
+	// v7, if set, is the v7 catalogue row for the flags given (an error
+	// when they name a v6-only endpoint). With both endpoint and v7 the
+	// command routes by model (see route) and has --api; with v7 alone it
+	// is a v7 command.
+	v7 func(o *JobCmdOptions) (string, error)
+	// prefer, if set, names the API some flags imply (and why), before
+	// the model is looked at: video --init-video is v7.
+	prefer func(o *JobCmdOptions) (v, why string)
+	// path is the command's name after mlab when it is a subcommand
+	// ("song extend"); "" means the first word of use.
+	path string
+	// transcript: the job's output is a text file whose text is the
+	// result (stt): printed on stdout, and under "text" with --json.
+	transcript bool
+}
+
+// name is the command's name as typed after mlab, e.g. "img" or "song
+// extend".
+func (spec *jobSpec) name() string {
+	if spec.path != "" {
+		return spec.path
+	}
+	name, _, _ := strings.Cut(spec.use, " ")
+	return name
 }
 
 // JobCmdOptions are the parsed flags of a spec-built job command.
@@ -68,6 +93,7 @@ type JobCmdOptions struct {
 	lists   map[string]*[]string // flag name → values for kStrings
 	typed   map[string]any       // flag name → *int, *int64 or *float64 for typed flags
 	changed map[string]bool
+	apiFlag string // --api: auto, v6 or v7
 }
 
 // set reports whether a flag was given (or has a default that is sent).
@@ -122,7 +148,22 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 		},
 	}
 	opts.addFlags(cmd.Flags())
+	if spec.endpoint != nil && spec.v7 != nil {
+		cmd.Flags().StringVar(&opts.apiFlag, "api", "auto", "ModelsLab API: auto (by --model, see mlab help models), v6 or v7")
+		_ = cmd.RegisterFlagCompletionFunc("api", cobra.FixedCompletions([]string{"auto", "v6", "v7"}, cobra.ShellCompDirectiveNoFileComp))
+	}
+	if cmd.Flags().Lookup("model") != nil {
+		_ = cmd.RegisterFlagCompletionFunc("model", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return modelNames(f), cobra.ShellCompDirectiveNoFileComp
+		})
+	}
 	addJobFlags(cmd, &opts.Job)
+	if spec.transcript {
+		// The transcript is the result: waiting for it is the point
+		// (--wait=false submits only).
+		opts.Job.Wait = true
+		cmd.Flags().Lookup("wait").DefValue = "true"
+	}
 	if spec.timeout > 0 {
 		opts.Job.Timeout = spec.timeout
 		cmd.Flags().Lookup("timeout").DefValue = spec.timeout.String()
@@ -143,6 +184,11 @@ func (o *JobCmdOptions) check(args []string) error {
 		if len(ff.choices) > 0 && o.set(ff.flag) && !contains(ff.choices, o.value(ff.flag)) {
 			return flagErrorf("--%s must be one of %s", ff.flag, strings.Join(ff.choices, ", "))
 		}
+	}
+	switch o.apiFlag {
+	case "", "auto", "v6", "v7":
+	default:
+		return flagErrorf("--api must be auto, v6 or v7")
 	}
 	if spec.flagCheck != nil {
 		if err := spec.flagCheck(o); err != nil {
@@ -215,9 +261,11 @@ func (o *JobCmdOptions) typedValue(ff fieldFlag) (any, bool) {
 // endpoint is the catalogue endpoint the flags choose.
 func (o *JobCmdOptions) endpoint() (string, error) { return o.spec.endpoint(o) }
 
-// body builds the request body: the positional argument, typed flags, then
-// -F/-f (the most explicit source wins).
-func (o *JobCmdOptions) body() (map[string]any, error) {
+// body builds the request body for API version v ("v6" or "v7"): the
+// positional argument, typed flags, then -F/-f (the most explicit source
+// wins). The defaults of a command that routes by model are v6 values (a
+// v6 model, voice, language): routed to v7, only what was given is sent.
+func (o *JobCmdOptions) body(v string) (map[string]any, error) {
 	b := map[string]any{}
 	if o.spec.argField != "" && o.Arg != "" {
 		b[o.spec.argField] = o.Arg
@@ -229,7 +277,7 @@ func (o *JobCmdOptions) body() (map[string]any, error) {
 			}
 			continue
 		}
-		if ff.field == "" || !o.set(ff.flag) {
+		if ff.field == "" || !o.set(ff.flag) || (v == "v7" && o.spec.endpoint != nil && !o.changed[ff.flag]) {
 			continue
 		}
 		if ff.kind == kStrings {
@@ -285,22 +333,86 @@ func kindName(k fieldKind) string {
 }
 
 func runJobCmd(ctx context.Context, o *JobCmdOptions) error {
-	name, err := o.endpoint()
+	ep, body, err := o.request()
 	if err != nil {
 		return err
+	}
+	o.Job.transcript = o.spec.transcript
+	return runJob(ctx, o.f, &o.Job, &runner.Job{Endpoint: ep, Body: body}, o.spec.argField)
+}
+
+// request routes the command (see route) and builds the endpoint's body.
+func (o *JobCmdOptions) request() (api.Endpoint, map[string]any, error) {
+	v, why, err := o.route()
+	if err != nil {
+		return api.Endpoint{}, nil, err
+	}
+	if w := o.f.DebugWriter(); w != nil {
+		fmt.Fprintf(w, "route: %s\n", why)
+	}
+	choose := o.spec.endpoint
+	if v == "v7" {
+		choose = o.spec.v7
+	}
+	name, err := choose(o)
+	if err != nil {
+		return api.Endpoint{}, nil, err
 	}
 	ep, ok := api.Lookup(name)
 	if !ok {
-		return fmt.Errorf("endpoint %s is not in the catalogue", name)
+		return api.Endpoint{}, nil, fmt.Errorf("endpoint %s is not in the catalogue", name)
 	}
-	body, err := o.body()
+	body, err := o.body(v)
 	if err != nil {
-		return err
+		return api.Endpoint{}, nil, err
 	}
 	if o.spec.adjust != nil {
 		o.spec.adjust(o, ep, body)
 	}
-	return runJob(ctx, o.f, &o.Job, &runner.Job{Endpoint: ep, Body: body}, o.spec.argField)
+	return ep, body, nil
+}
+
+// model is the model_id the command sends: -F model_id, else --model.
+func (o *JobCmdOptions) model() string {
+	for _, kv := range o.Job.Fields {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.TrimSpace(k) == "model_id" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return strings.TrimSpace(o.value("model"))
+}
+
+// route picks the API version of the job and says why (for --debug): a v6
+// or v7 command has one; a command with both follows --api, else the
+// model's family in the model table (built in, refreshed by mlab models),
+// else the command's default, v6.
+func (o *JobCmdOptions) route() (v, why string, err error) {
+	name := o.spec.name()
+	switch {
+	case o.spec.v7 == nil:
+		if o.apiFlag == "v7" {
+			return "", "", flagErrorf("mlab %s has no v7 endpoint", name)
+		}
+		return "v6", "mlab " + name + " runs on v6", nil
+	case o.spec.endpoint == nil:
+		return "v7", "mlab " + name + " runs on v7", nil
+	case o.apiFlag == "v6" || o.apiFlag == "v7":
+		return o.apiFlag, "--api " + o.apiFlag, nil
+	}
+	if o.spec.prefer != nil {
+		if v, why := o.spec.prefer(o); v != "" {
+			return v, why, nil
+		}
+	}
+	model := o.model()
+	if model == "" {
+		return "v6", "no model given: v6, the default of mlab " + name, nil
+	}
+	v, source, known := o.f.Router().Route(model)
+	if known {
+		return v, fmt.Sprintf("model %s is a %s model (%s)", output.Safe(model), v, source), nil
+	}
+	return "v6", fmt.Sprintf("model %s is not in the model table: v6, the default of mlab %s (--api v7 sends it to v7; mlab models refreshes the table)", output.Safe(model), name), nil
 }
 
 func contains(list []string, v string) bool {

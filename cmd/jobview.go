@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +88,11 @@ type outcomeView struct {
 	Pending func(*runner.Outcome) string
 	// Resume is the hint for a job whose wait stopped (it goes on).
 	Resume func(*runner.Outcome) string
+	// Transcript: the result is the text of the job's downloaded text
+	// output (stt): printed alone on stdout, or as "text" with --json.
+	// KeepFiles says the files were asked for (-o); else they are
+	// temporary and not listed.
+	Transcript, KeepFiles bool
 }
 
 // printOutcome prints one job's outcome the way every job command does and
@@ -102,6 +111,8 @@ func printOutcome(f *Factory, o *runner.Outcome, err error, v outcomeView) error
 		fmt.Fprintln(ios.Out, output.Safe(o.ID))
 		ios.Infof("%s", v.Pending(o))
 		return nil
+	case err == nil && v.Transcript && o.Status == runner.StatusSuccess:
+		return f.printTranscript(o, v)
 	case err == nil:
 		return f.printResult(f.result(o), v.JSON, "")
 	}
@@ -380,4 +391,65 @@ func (u *batchUI) stop() {
 		<-u.done
 		u.progress.Done()
 	})
+}
+
+// maxTranscript bounds the transcript read into memory.
+const maxTranscript = 32 << 20
+
+// printTranscript prints a finished stt job: its transcript (the text of
+// its downloaded .txt outputs, in order) alone on stdout, made safe for a
+// terminal; with --json the whole result with the text under "text".
+func (f *Factory) printTranscript(o *runner.Outcome, v outcomeView) error {
+	res := f.result(o)
+	var text strings.Builder
+	for _, p := range res.Files {
+		if !strings.EqualFold(filepath.Ext(p), ".txt") {
+			continue
+		}
+		data, err := readBounded(p, maxTranscript)
+		if err != nil {
+			return fmt.Errorf("read the transcript of job %s: %w", output.Safe(o.ID), err)
+		}
+		if text.Len() > 0 && !strings.HasSuffix(text.String(), "\n") {
+			text.WriteString("\n")
+		}
+		text.Write(data)
+	}
+	if text.Len() == 0 {
+		return fmt.Errorf("job %s finished without a transcript (no text output among %d files); its outputs: %s",
+			output.Safe(o.ID), len(res.Files), strings.Join(safeAll(res.Output), " "))
+	}
+	if !v.KeepFiles {
+		res.Files = []string{}
+	}
+	res.Text = strings.ToValidUTF8(text.String(), "\uFFFD")
+	if v.JSON {
+		return f.printResult(res, true, "")
+	}
+	t := res.Text
+	if !strings.HasSuffix(t, "\n") {
+		t += "\n"
+	}
+	if f.IO.IsStdoutTTY() {
+		t = output.SafeLines(t)
+	}
+	_, err := io.WriteString(f.IO.Out, t)
+	return err
+}
+
+// readBounded reads the file at path, refusing one over max bytes.
+func readBounded(path string, max int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is over %s", path, output.FormatBytes(max))
+	}
+	return data, nil
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,12 +17,21 @@ var videoSpec = &jobSpec{
 	use:   "video [PROMPT]",
 	short: "Video: text to video, image to video (--init-image), ultra quality (--ultra)",
 	long: `Generate a video. text2video by default; img2video with --init-image;
-text2video_ultra / img2video_ultra with --ultra. Video jobs run for minutes:
-on a terminal the progress line shows elapsed time against the API's eta and
-keeps going when the eta was wrong.`,
+text2video_ultra / img2video_ultra with --ultra; video to video with
+--init-video (v7, gen4_aleph unless --model says otherwise). Video jobs run
+for minutes: on a terminal the progress line shows elapsed time against the
+API's eta and keeps going when the eta was wrong.
+
+The model picks the API: wan2.2, ltx-2.3, svd ... run on v6; kling-*,
+Hailuo-*, seedance-*, sora-2, veo-*, wan2.5-* ... on the v7 unified API
+(/api/v7/video-fusion/...). Many v7 models need --duration (sent as a
+string, e.g. "5"), --aspect-ratio or --resolution (e.g. 720p); other fields
+go in with -F. --api v6|v7 forces the API (mlab help models).`,
 	example: `  $ mlab video "a space station orbiting earth, cinematic" --wait -o out/
   $ mlab video "slow pan" --init-image ./still.png --ultra --resolution 720 --wait -o out/
-  $ mlab video "a cat" --output-type gif --num-frames 25 --wait --json`,
+  $ mlab video "a cat" --output-type gif --num-frames 25 --wait --json
+  $ mlab video "the cat walks to the window" --model kling-v2-1-i2v --init-image cat.png --duration 5 --wait -o out/
+  $ mlab video "make it winter" --init-video clip.mp4 --aspect-ratio 1280:720 --wait -o out/`,
 	argField: "prompt", argName: "PROMPT", argOptional: true,
 	timeout: time.Hour,
 	flags: []fieldFlag{
@@ -33,7 +43,10 @@ keeps going when the eta was wrong.`,
 		{flag: "height", field: "height", kind: kInt, usage: "height in pixels"},
 		{flag: "num-frames", field: "num_frames", kind: kInt, usage: "number of frames"},
 		{flag: "fps", field: "fps", kind: kInt, usage: "frames per second"},
-		{flag: "resolution", field: "resolution", kind: kInt, usage: "resolution (ultra: 480, 720)"},
+		{flag: "resolution", field: "resolution", usage: "resolution (v6 ultra: 480, 720; v7: e.g. 720p)"},
+		{flag: "init-video", field: "init_video", usage: "input video URL or local file (video to video, v7)"},
+		{flag: "aspect-ratio", field: "aspect_ratio", usage: "aspect_ratio, e.g. 16:9 (v7)"},
+		{flag: "duration", field: "duration", usage: "length in seconds, e.g. 5 (v7 models take it as a string)"},
 		{flag: "steps", field: "num_inference_steps", kind: kInt, usage: "num_inference_steps"},
 		{flag: "guidance", field: "guidance_scale", kind: kFloat, usage: "guidance_scale"},
 		{flag: "output-type", field: "output_type", usage: "output file type", choices: []string{"mp4", "gif"}},
@@ -41,6 +54,9 @@ keeps going when the eta was wrong.`,
 		{flag: "seed", field: "seed", kind: kInt, usage: "seed (default random)"},
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) {
+		if o.set("init-video") {
+			return "", flagErrorf("video to video (--init-video) runs on v7 only: drop --api v6")
+		}
 		name := "text2video"
 		if o.set("init-image") {
 			name = "img2video"
@@ -50,24 +66,74 @@ keeps going when the eta was wrong.`,
 		}
 		return name, nil
 	},
-	validate: needsPromptOrImage("video"),
+	v7: func(o *JobCmdOptions) (string, error) {
+		switch {
+		case o.value("ultra") == "true":
+			return "", flagErrorf("--ultra names v6 endpoints: drop --api v7 (or the v7 model)")
+		case o.set("init-video"):
+			return "v7_video_to_video", nil
+		case o.set("init-image"):
+			return "v7_image_to_video", nil
+		}
+		return "v7_text_to_video", nil
+	},
+	prefer: func(o *JobCmdOptions) (string, string) {
+		if o.set("init-video") {
+			return "v7", "--init-video: video to video runs on v7"
+		}
+		return "", ""
+	},
+	adjust: func(o *JobCmdOptions, ep api.Endpoint, body map[string]any) {
+		if ep.Version() == "v7" {
+			if _, ok := body["model_id"]; !ok && ep.Name == "v7_video_to_video" {
+				body["model_id"] = "gen4_aleph"
+			}
+			return
+		}
+		numbersOnV6(body, "resolution", "duration")
+	},
+	validate: func(o *JobCmdOptions) error {
+		if o.Arg == "" && !o.set("init-image") {
+			return flagErrorf("mlab video needs a PROMPT (or --init-image)")
+		}
+		return nil
+	},
+}
+
+// numbersOnV6 turns the whole-number text of fields (flags that v7 takes
+// as strings) into numbers, as v6 expects them.
+func numbersOnV6(body map[string]any, fields ...string) {
+	for _, k := range fields {
+		if s, ok := body[k].(string); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				body[k] = n
+			}
+		}
+	}
 }
 
 var ttsSpec = &jobSpec{
 	use:   "tts TEXT",
 	short: "Audio: text to speech",
 	long: `Turn text (up to 2,500 characters) into speech with text_to_speech. The text
-goes in the request's prompt field.`,
+goes in the request's prompt field.
+
+With a v7 voice model (--model eleven_multilingual_v2, inworld-tts-1) the job
+goes to /api/v7/voice/text-to-speech, which needs --voice-id (the v6 defaults
+of --voice-id and --language are not sent there).`,
 	example: `  $ mlab tts "Build next-generation AI products" --voice-id madison --wait -o out/
-  $ mlab tts "$(cat script.txt)" --language "british english" --speed 1.2 --wait --json`,
+  $ mlab tts "$(cat script.txt)" --language "british english" --speed 1.2 --wait --json
+  $ mlab tts "Hello there" --model eleven_multilingual_v2 --voice-id 21m00Tcm4TlvDq8ikWAM --wait -o out/`,
 	argField: "prompt", argName: "TEXT",
 	flags: []fieldFlag{
 		{flag: "voice-id", field: "voice_id", def: "madison", usage: "voice_id"},
 		{flag: "language", field: "language", def: "american english", usage: "language"},
 		{flag: "speed", field: "speed", kind: kFloat, usage: "speaking speed (1 = normal)"},
 		{flag: "emotion", field: "emotion", kind: kBool, usage: "expressive speech"},
+		{flag: "model", short: "m", field: "model_id", usage: "model_id (v7: eleven_multilingual_v2, inworld-tts-1)"},
 	},
 	endpoint: fixed("text_to_speech"),
+	v7:       fixed("v7_text_to_speech"),
 	validate: func(o *JobCmdOptions) error {
 		if n := len([]rune(o.Arg)); n > 2500 {
 			return flagErrorf("the text is %d characters; text_to_speech takes at most 2500 (split it)", n)
@@ -80,14 +146,30 @@ var voiceConvertSpec = &jobSpec{
 	use:   "voice-convert",
 	short: "Audio: make one recording speak with another voice (voice_to_voice)",
 	long: `Convert the voice of --init-audio to the voice of --target-audio (each up to
-30 s) with voice_to_voice. Both take a URL or a local file (uploaded first).`,
-	example: `  $ mlab voice-convert --init-audio speech.wav --target-audio voice.mp3 --wait -o out/`,
+30 s) with voice_to_voice. Both take a URL or a local file (uploaded first).
+With a v7 model (--model eleven_english_sts_v2) the job goes to
+/api/v7/voice/speech-to-speech and the voice is --voice-id instead.`,
+	example: `  $ mlab voice-convert --init-audio speech.wav --target-audio voice.mp3 --wait -o out/
+  $ mlab voice-convert --init-audio speech.wav --model eleven_english_sts_v2 --voice-id 21m00Tcm4TlvDq8ikWAM --wait -o out/`,
 	flags: []fieldFlag{
 		{flag: "init-audio", field: "init_audio", usage: "the speech to convert: URL or local file"},
-		{flag: "target-audio", field: "target_audio", usage: "the voice to use: URL or local file"},
+		{flag: "target-audio", field: "target_audio", usage: "the voice to use: URL or local file (v6)"},
+		{flag: "voice-id", field: "voice_id", usage: "the voice to use (v7)"},
+		{flag: "model", short: "m", field: "model_id", usage: "model_id (v7: eleven_english_sts_v2)"},
 	},
 	endpoint: fixed("voice_to_voice"),
+	v7:       fixed("v7_speech_to_speech"),
 	validate: func(o *JobCmdOptions) error {
+		v, _, err := o.route()
+		if err != nil {
+			return err
+		}
+		if v == "v7" {
+			if !o.set("init-audio") || !o.set("voice-id") {
+				return flagErrorf("mlab voice-convert on v7 needs --init-audio and --voice-id")
+			}
+			return nil
+		}
 		if !o.set("init-audio") || !o.set("target-audio") {
 			return flagErrorf("mlab voice-convert needs --init-audio and --target-audio")
 		}
@@ -98,16 +180,21 @@ var voiceConvertSpec = &jobSpec{
 var musicSpec = &jobSpec{
 	use:      "music PROMPT",
 	short:    "Audio: generate music from a description (music_gen)",
-	long:     `Generate instrumental music from a text description with music_gen.`,
-	example:  `  $ mlab music "marimba, tropical house, 96 bpm" --duration 60 --output-format mp3 --wait -o out/`,
+	long: `Generate instrumental music from a text description with music_gen. With a
+v7 model (--model music_v1, sonauto_song) the job goes to
+/api/v7/voice/music-gen.`,
+	example: `  $ mlab music "marimba, tropical house, 96 bpm" --duration 60 --output-format mp3 --wait -o out/
+  $ mlab music "an upbeat afrobeat song" --model sonauto_song --wait -o out/`,
 	argField: "prompt", argName: "PROMPT",
 	flags: []fieldFlag{
 		{flag: "duration", field: "duration", kind: kInt, usage: "length in seconds (30-480)"},
 		{flag: "output-format", field: "output_format", usage: "audio format", choices: []string{"wav", "mp3", "flac"}},
 		{flag: "bitrate", field: "bitrate", usage: "bitrate, e.g. 320k"},
 		{flag: "init-audio", field: "init_audio", usage: "a reference track: URL or local file"},
+		{flag: "model", short: "m", field: "model_id", usage: "model_id (v7: music_v1, sonauto_song)"},
 	},
 	endpoint: fixed("music_gen"),
+	v7:       fixed("v7_music_gen"),
 }
 
 var songSpec = &jobSpec{

@@ -84,12 +84,20 @@ func addCommands(root *cobra.Command, f *Factory) {
 		newJobCmd(f, ttsSpec, nil),
 		newJobCmd(f, voiceConvertSpec, nil),
 		newJobCmd(f, musicSpec, nil),
-		newJobCmd(f, songSpec, nil),
+		newCmdSong(f),
 		newJobCmd(f, threeDSpec, nil),
 		newJobCmd(f, editSpec(), nil),
+		newJobCmd(f, lipSyncSpec, nil),
+		newJobCmd(f, motionControlSpec, nil),
+		newJobCmd(f, dubSpec, nil),
+		newJobCmd(f, sfxSpec, nil),
+		newJobCmd(f, sttSpec, nil),
+		newJobCmd(f, faceSwapSpec, nil),
+		newJobCmd(f, interiorSpec, nil),
 		newJobCmd(f, trainSpec, nil),
 		newCmdWorkflow(f),
 		newCmdRun(f, nil),
+		newCmdModels(f, nil),
 	} {
 		c.GroupID = "jobs"
 		root.AddCommand(c)

@@ -131,6 +131,10 @@ func New(baseURL, key string, opts ...Option) *Client {
 	return c
 }
 
+// Key returns the API key the client sends (for a caller that makes its
+// own calls to the same API, such as model discovery). Never print it.
+func (c *Client) Key() string { return c.key }
+
 // BaseURL returns the base URL without a trailing slash.
 func (c *Client) BaseURL() string { return c.base }
 

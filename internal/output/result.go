@@ -35,6 +35,9 @@ type Result struct {
 	ElapsedMS int64 `json:"elapsed_ms"`
 	// Message is the API's message (the failure reason when failed).
 	Message string `json:"message"`
+	// Text is the transcript of a speech-to-text job (mlab stt), read
+	// from its text output; omitted for other jobs.
+	Text string `json:"text,omitempty"`
 	// Meta is the API's meta object verbatim, or null.
 	Meta json.RawMessage `json:"meta"`
 	// ModelID is the trained model's id (training jobs only; omitted
