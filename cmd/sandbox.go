@@ -28,6 +28,13 @@ func newCmdSandbox(f *Factory, runF func(context.Context, *SandboxOptions) error
 posts webhooks when jobs finish, and serves real PNG files as outputs. No key
 is checked unless --key is given.
 
+It speaks the v7 unified API too: the 16 /api/v7/{images,video-fusion,voice}
+paths with string ids, no fetch_result (and no future_links for sora-2,
+veo-3.1-fast, lipsync-2, scribe_v1), the key in the body or the "key"
+header, HTTP 200 {"status":"error"} refusals without an id (model_id
+"provider-error", a missing field, or --v7-submit-error), and model
+discovery (GET /api/v7/models, /api/v6/model-search[/ID]).
+
 Point mlab (or your own code) at it with MODELSLAB_BASE_URL. The base URL is
 printed on stdout; requests and webhooks are logged on stderr. Job commands
 also take --sandbox, which starts one in-process for that run.`,
@@ -69,6 +76,7 @@ func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.DurationVar(&o.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
 	fl.StringVar(&o.Key, "key", "", "accept only this API key (default: any non-empty key)")
 	fl.BoolVar(&o.StringIDs, "string-ids", false, "send ids as strings instead of integers")
+	fl.BoolVar(&o.V7SubmitError, "v7-submit-error", false, "answer every v7 submit like a provider refusal: HTTP 200 {\"status\":\"error\",\"code\":\"provider_error\"}, no id, no job")
 	fl.BoolVar(&o.CancelWorkflows, "cancel-workflows", false, "every workflow execution ends cancelled")
 	fl.StringVar(&o.WorkflowWebhookShape, "workflow-webhook-shape", "flat", "workflow webhook shape: flat or nested (both are documented)")
 	fl.DurationVar(&o.DelayMax, "delay-max", 0, "when above --delay, each job runs a random time between --delay and this")

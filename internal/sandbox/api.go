@@ -29,7 +29,8 @@ const (
 	maxSamples    = 4
 )
 
-// apiPath matches the generation API: /api/v3 … /api/v7.
+// apiPath matches the generation API: /api/v3 … /api/v7 (v7Route answers
+// v7).
 var apiPath = regexp.MustCompile(`^/api/v([3-7])/(.+)$`)
 
 // statusWriter remembers the status written, for Request.Status.
@@ -61,11 +62,12 @@ func (w *statusWriter) Flush() {
 
 // call is one decoded API request.
 type call struct {
-	body    map[string]any // decoded with UseNumber; nil if not a JSON object
-	bodyErr bool           // the body was present but not a JSON object
-	key     string
-	base    string
-	ctx     context.Context // the request's: done when the client gives up
+	body      map[string]any // decoded with UseNumber; nil if not a JSON object
+	bodyErr   bool           // the body was present but not a JSON object
+	key       string         // the body's "key", else the header's
+	headerKey string         // the "key" header
+	base      string
+	ctx       context.Context // the request's: done when the client gives up
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -92,9 +94,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if k, ok := c.body["key"].(string); ok {
 		c.key = k
 	}
-	headerKey := r.Header.Get("key")
+	c.headerKey = r.Header.Get("key")
 	if c.key == "" {
-		c.key = headerKey
+		c.key = c.headerKey
 	}
 
 	// Record the request (key redacted) before answering.
@@ -110,6 +112,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			}
 			rec.Body = plain
 		}
+	}
+	if q := r.URL.Query(); len(q) > 0 && !s.opts.NoRecord {
+		if _, ok := q["key"]; ok {
+			q["key"] = []string{redacted}
+		}
+		rec.Query = q
 	}
 	s.mu.Lock()
 	stored := s.reqs.add(rec)
@@ -134,12 +142,18 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, c *call) string {
 	if p := r.URL.Path; p == "/api/v1/workflows" || strings.HasPrefix(p, "/api/v1/workflows/") {
 		return s.workflowRoute(w, r, c)
 	}
+	if isModelsPath(r.URL.Path) {
+		return s.modelsRoute(w, r)
+	}
 	m := apiPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		notFound(w)
 		return ""
 	}
 	version := m[1]
+	if version == "7" {
+		return s.v7Route(w, r, c, m[2])
+	}
 	segs := strings.Split(strings.TrimSuffix(m[2], "/"), "/")
 	for _, seg := range segs {
 		if seg == "" {
@@ -217,13 +231,54 @@ func (s *Server) authError(w http.ResponseWriter, c *call) bool {
 	return false
 }
 
-// promptRequired lists the text-driven operations whose prompt is mandatory.
+// promptRequired lists the text-driven v3-v6 operations whose prompt is
+// mandatory (v7 has v7Ops).
 var promptRequired = map[string]bool{
-	"text2img": true, "text-to-image": true,
-	"text2video": true, "text2video_ultra": true, "text-to-video": true,
+	"text2img":   true,
+	"text2video": true, "text2video_ultra": true,
 	"text_to_3d":     true,
-	"text_to_speech": true, "text-to-speech": true, "text_to_audio": true,
-	"music_gen": true, "music-gen": true, "sound-generation": true, "sfx": true,
+	"text_to_speech": true, "text_to_audio": true,
+	"music_gen": true, "sfx": true, "lyrics_generator": true,
+}
+
+// v6Required lists the fields v6 operations ("service/op") require
+// besides a prompt (promptRequired), in the order they are checked: the
+// first one missing is reported.
+var v6Required = map[string][]string{
+	"voice/voice_cover":            {"init_audio"},
+	"voice/create_dubbing":         {"init_video", "output_lang"},
+	"video/watermark_remover":      {"init_video"},
+	"deepfake/single_face_swap":    {"init_image", "target_image"},
+	"deepfake/multiple_face_swap":  {"init_image", "target_image"},
+	"deepfake/single_video_swap":   {"init_image", "init_video"},
+	"deepfake/specific_video_swap": {"init_image", "init_video", "reference_image"},
+	"faceswap/single_face_swap":    {"init_image", "target_image"},
+	"faceswap/multiple_face_swap":  {"init_image", "target_image"},
+	"faceswap/single_video_swap":   {"init_image", "init_video"},
+	"faceswap/specific_video_swap": {"init_image", "init_video", "reference_image"},
+	"interior/make":                {"init_image", "prompt"},
+	"interior/room_decorator":      {"init_image", "prompt"},
+	"interior/floor_planning":      {"init_image", "prompt"},
+	"interior/scenario":            {"init_image", "prompt"},
+	"interior/exterior_restorer":   {"init_image", "prompt"},
+	"interior/object_removal":      {"init_image", "object_name"},
+	"interior/interior_mixer":      {"init_image", "object_image", "prompt"},
+}
+
+// missingField is the first required field a v3-v6 submit lacks, or "".
+func missingField(version, service, op string, body map[string]any) string {
+	if promptRequired[op] && strings.TrimSpace(str(body["prompt"])) == "" {
+		return "prompt"
+	}
+	if version != "6" {
+		return ""
+	}
+	for _, f := range v6Required[service+"/"+op] {
+		if !present(body[f]) {
+			return f
+		}
+	}
+	return ""
 }
 
 // imageFamily tells whether a service answers like the images API
@@ -260,46 +315,17 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	if s.authError(w, c) {
 		return ""
 	}
-	if promptRequired[op] && strings.TrimSpace(str(c.body["prompt"])) == "" {
-		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", "prompt is required"}})
-		return ""
+	if f := missingField(version, service, op, c.body); f != "" {
+		s.countSubmitError()
+		writePHP(w, http.StatusBadRequest, object{{"status", "error"}, {"message", f + " is required"}})
+		return f + " missing"
 	}
-
-	now := time.Now()
-	s.mu.Lock()
-	if s.refuseLocked(w, now, true) {
-		return "rate limited"
-	}
-	id := s.nextID
-	s.nextID++
-	s.stats.Jobs++
-	f := s.fateOf("job " + strconv.FormatInt(id, 10))
-	doneAt := now.Add(f.dur)
-	if s.opts.Immediate {
-		doneAt = now
-	}
-	s.startLocked(now, doneAt)
-	s.mu.Unlock()
-
 	if service == "" && op == "controlnet" {
 		service = "controlnet"
 	}
-	j := s.newJob(c, id, version, service, op, f, now, doneAt)
-
-	s.mu.Lock()
-	s.jobs[j.idText] = j
-	s.mu.Unlock()
-	s.scheduleWebhook(j)
-	if d := s.opts.SubmitDelay; d > 0 {
-		// The job exists (and is paid for) before the answer leaves: the
-		// window in which a client that is stopped or killed has no id.
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-c.ctx.Done():
-		case <-s.ctx.Done():
-		}
-		t.Stop()
+	j := s.createJob(w, c, version, service, op)
+	if j == nil {
+		return "rate limited"
 	}
 
 	if s.opts.Immediate {
@@ -346,6 +372,47 @@ func (s *Server) submit(w http.ResponseWriter, c *call, version, service, op str
 	return "id " + j.idText
 }
 
+// createJob creates the job of an accepted submit: it applies the rate
+// limits (answering 429 and returning nil when one refuses), draws the
+// job's fate, stores it, arms its webhook and holds the answer for
+// Options.SubmitDelay.
+func (s *Server) createJob(w http.ResponseWriter, c *call, version, service, op string) *job {
+	now := time.Now()
+	s.mu.Lock()
+	if s.refuseLocked(w, now, true) {
+		return nil
+	}
+	id := s.nextID
+	s.nextID++
+	s.stats.Jobs++
+	f := s.fateOf("job " + strconv.FormatInt(id, 10))
+	doneAt := now.Add(f.dur)
+	if s.opts.Immediate {
+		doneAt = now
+	}
+	s.startLocked(now, doneAt)
+	s.mu.Unlock()
+
+	j := s.newJob(c, id, version, service, op, f, now, doneAt)
+
+	s.mu.Lock()
+	s.jobs[j.idText] = j
+	s.mu.Unlock()
+	s.scheduleWebhook(j)
+	if d := s.opts.SubmitDelay; d > 0 {
+		// The job exists (and is paid for) before the answer leaves: the
+		// window in which a client that is stopped or killed has no id.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+	}
+	return j
+}
+
 func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) string {
 	if note, failed := s.fetchFault(w); failed {
 		return note
@@ -353,6 +420,9 @@ func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) strin
 	s.mu.Lock()
 	j := s.jobs[id]
 	s.mu.Unlock()
+	if j != nil && j.v7() {
+		j = nil // v7 jobs are fetched on v7 only
+	}
 	if s.authError(w, c) {
 		return ""
 	}

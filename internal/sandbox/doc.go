@@ -44,6 +44,53 @@
 // output_type "gif"), voice outputs WAV (MP3 with output_format "mp3"),
 // 3D outputs GLB/OBJ/STL/PLY.
 //
+// v6 also has speech_to_text (fetched on /api/v6/whisper/fetch/{id}, a
+// .txt transcript), sfx, voice_cover, lyrics_generator (a .txt of
+// lyrics), create_dubbing (MP4), video/watermark_remover, the four
+// deepfake (alias faceswap) swaps and the seven interior operations; a
+// missing required field (v6Required) is a 400 {"status":"error",
+// "message":"<field> is required"}, like a missing prompt.
+//
+// The v7 "unified" API (v7.go) has its own paths: images/{text-to-image,
+// image-to-image,inpaint}, video-fusion/{text-to-video,image-to-video,
+// video-to-video,lip-sync,motion-control} and voice/{text-to-speech,
+// speech-to-text,speech-to-speech,sound-generation,music-gen,
+// create-dubbing,song-extender,song-inpaint}, fetched on
+// /api/v7/<family>/fetch/{id} and nowhere else (a v7 job is unknown to
+// other families and to v6); any other /api/v7/ path is a 404. The key
+// may come in the body or the "key" header. v7 ids are always JSON
+// strings. A processing answer is lean: status, id, eta, message,
+// future_links, output, meta, and no fetch_result, so clients must derive
+// the fetch URL from the family; the models of v7NoFutureLinks (sora-2,
+// veo-3.1-fast, lipsync-2, scribe_v1) send no future_links either. A
+// finished job fetches as status, generationTime, id, output, meta. A
+// submit v7 refuses is answered HTTP 200 with status "error" and no id
+// (no job, no webhook): a missing or invalid field gives Laravel's
+// object message ({"init_image":["The init image field is required."]};
+// model_id is required everywhere; v7Ops lists the rest), and model_id
+// "provider-error", or Options.V7SubmitError for every submit, gives
+// {"status":"error","code":"provider_error","message":"The provider
+// refused the request."}. v7 field checks follow the real bodies:
+// sound-generation's duration is "time in seconds" (1-22),
+// song-extender's extend_duration a string ("45.0", up to 85) and side
+// right or left, motion-control's character_orientation image or video
+// and mode std or pro. v7 outputs: images PNG, video-fusion MP4, voice
+// MP3 (WAV with output_format "wav"), speech-to-text a .txt transcript,
+// create-dubbing MP4 when given init_video. Webhooks are v6's, with the
+// string id.
+//
+// Model discovery takes the key as the query parameter "key" (a wrong or
+// missing one is a 401 {"data":null,"error":{"code":"unauthenticated",
+// ...}}): GET /api/v7/models lists the catalogue (models.go) as
+// {"data":{"items":[…]},"error":null,"meta":{"request_id","total"}},
+// GET /api/v6/model-search as {"data":[…],…} in pages (per_page, default
+// 20, and page), both filtered by search (model_id, model_name,
+// description), feature, provider and model_type; GET
+// /api/v6/model-search/{model_id} gives one model with its
+// endpoint_configurations (the JSON Schema of its parameters), or a 404
+// not_found. Stats.ModelLists counts the list calls, so a test can tell a
+// client cached them.
+//
 // Besides the API, the server answers GET /_sandbox/health,
 // GET /_sandbox/requests (every API request received, keys redacted) and
 // GET /_sandbox/stats for test scripts.

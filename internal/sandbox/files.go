@@ -14,23 +14,26 @@ import (
 	"strings"
 )
 
-// fileKind is the type of file a job produces.
+// fileKind is the type of file a job produces. text tells two text
+// files with the same extension apart (a transcript, lyrics).
 type fileKind struct {
 	ext         string
 	contentType string
+	text        string
 }
 
 var (
-	kindPNG = fileKind{"png", "image/png"}
-	kindGIF = fileKind{"gif", "image/gif"}
-	kindMP4 = fileKind{"mp4", "video/mp4"}
-	kindWAV = fileKind{"wav", "audio/wav"}
-	kindMP3 = fileKind{"mp3", "audio/mpeg"}
-	kindTXT = fileKind{"txt", "text/plain; charset=utf-8"}
-	kindGLB = fileKind{"glb", "model/gltf-binary"}
-	kindOBJ = fileKind{"obj", "model/obj"}
-	kindSTL = fileKind{"stl", "model/stl"}
-	kindPLY = fileKind{"ply", "application/x-ply"}
+	kindPNG    = fileKind{ext: "png", contentType: "image/png"}
+	kindGIF    = fileKind{ext: "gif", contentType: "image/gif"}
+	kindMP4    = fileKind{ext: "mp4", contentType: "video/mp4"}
+	kindWAV    = fileKind{ext: "wav", contentType: "audio/wav"}
+	kindMP3    = fileKind{ext: "mp3", contentType: "audio/mpeg"}
+	kindTXT    = fileKind{ext: "txt", contentType: "text/plain; charset=utf-8", text: "transcript"}
+	kindLyrics = fileKind{ext: "txt", contentType: "text/plain; charset=utf-8", text: "lyrics"}
+	kindGLB    = fileKind{ext: "glb", contentType: "model/gltf-binary"}
+	kindOBJ    = fileKind{ext: "obj", contentType: "model/obj"}
+	kindSTL    = fileKind{ext: "stl", contentType: "model/stl"}
+	kindPLY    = fileKind{ext: "ply", contentType: "application/x-ply"}
 )
 
 // sandboxMP4 is a real 16x16, 1 s, 8 fps H.264 MP4 (ffmpeg testsrc, made
@@ -49,8 +52,8 @@ var sandboxMP4 []byte
 //go:embed media/sandbox.mp3
 var sandboxMP3 []byte
 
-// kindFor picks the output file type of a job from its service, operation
-// and request body.
+// kindFor picks the output file type of a v3-v6 job from its service,
+// operation and request body (kindForV7 does v7's).
 func kindFor(service, op string, body map[string]any) fileKind {
 	switch service {
 	case "video", "video-fusion":
@@ -60,9 +63,19 @@ func kindFor(service, op string, body map[string]any) fileKind {
 		return kindMP4
 	case "whisper":
 		return kindTXT
+	case "deepfake", "faceswap":
+		if op == "single_video_swap" || op == "specific_video_swap" {
+			return kindMP4
+		}
+		return kindPNG
 	case "voice":
-		if op == "speech_to_text" || op == "speech-to-text" {
+		switch op {
+		case "speech_to_text", "speech-to-text":
 			return kindTXT
+		case "lyrics_generator":
+			return kindLyrics
+		case "create_dubbing":
+			return kindMP4
 		}
 		if strings.EqualFold(strings.TrimSpace(str(body["output_format"])), "mp3") {
 			return kindMP3
@@ -96,7 +109,9 @@ func render(k fileKind, id int64, n int) ([]byte, error) {
 	case kindMP3:
 		return bytes.Clone(sandboxMP3), nil
 	case kindTXT:
-		return []byte(fmt.Sprintf("Sandbox transcript of job %d, part %d.\n", id, n)), nil
+		return []byte(transcript(id, n)), nil
+	case kindLyrics:
+		return []byte(lyrics(id, n)), nil
 	case kindGLB:
 		return renderGLB(), nil
 	case kindOBJ:
@@ -107,6 +122,28 @@ func render(k fileKind, id int64, n int) ([]byte, error) {
 		return []byte("ply\nformat ascii 1.0\ncomment mlab sandbox\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"), nil
 	}
 	return nil, fmt.Errorf("sandbox: no renderer for %q", k.ext)
+}
+
+// transcript is the text of output n of speech-to-text job id: plain
+// UTF-8, one line, different for every job.
+func transcript(id int64, n int) string {
+	part := ""
+	if n > 0 {
+		part = fmt.Sprintf(" (part %d)", n+1)
+	}
+	return fmt.Sprintf("Sandbox transcript of job %d%s: the quick brown fox jumps over the lazy dog.\n", id, part)
+}
+
+// lyrics is the text of output n of lyrics job id: a verse and a chorus,
+// plain UTF-8, naming the job.
+func lyrics(id int64, n int) string {
+	part := ""
+	if n > 0 {
+		part = fmt.Sprintf(" (take %d)", n+1)
+	}
+	return fmt.Sprintf("[Verse]\nSandbox lyrics of job %d%s,\nno network, no key, no cloud,\n"+
+		"a future link that answers 404\nuntil the job is done.\n\n"+
+		"[Chorus]\nPoll me once, poll me twice,\nthe webhook comes when it's done.\n", id, part)
 }
 
 // seedColor derives a base colour from the job id and sample number.

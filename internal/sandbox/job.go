@@ -14,8 +14,9 @@ import (
 type job struct {
 	id             int64
 	idText         string
-	idValue        any // int64, or string with Options.StringIDs
-	service, op    string
+	idValue        any    // int64, or string with Options.StringIDs and on v7
+	version        string // "3" … "7": the API version of the submit
+	service, op    string // on v7 the family (images, video-fusion, voice)
 	kind           fileKind
 	samples        int
 	createdAt      time.Time // the submit arrived
@@ -40,6 +41,7 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, 
 	j := &job{
 		id:        id,
 		idText:    strconv.FormatInt(id, 10),
+		version:   version,
 		service:   service,
 		op:        op,
 		kind:      kindFor(service, op, c.body),
@@ -54,8 +56,11 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, 
 		j.eta = s.etaOf(f)
 	}
 	j.idValue = id
-	if s.opts.StringIDs {
+	if s.opts.StringIDs || j.v7() {
 		j.idValue = j.idText
+	}
+	if j.v7() {
+		j.kind = kindForV7(service, op, c.body)
 	}
 	j.generationTime = math.Round(f.dur.Seconds()*1000) / 1000
 	if j.generationTime == 0 {
@@ -76,9 +81,16 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, 
 		j.files = append(j.files, c.base+name)
 		j.proxy = append(j.proxy, c.base+"/proxy"+name)
 	}
-	j.meta = s.meta(c, j)
+	if j.v7() {
+		j.meta = v7Meta(c)
+	} else {
+		j.meta = s.meta(c, j)
+	}
 	return j
 }
+
+// v7 tells whether j was submitted on the v7 unified API.
+func (j *job) v7() bool { return j.version == "7" }
 
 // meta echoes the effective parameters like the real API: dimensions as
 // W/H, the seed chosen, track_id as a string, the id as a string and the

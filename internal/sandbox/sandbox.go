@@ -130,8 +130,15 @@ type Options struct {
 	// Key, when set, is the only API key accepted; "" accepts any non-empty
 	// key.
 	Key string
-	// StringIDs emits ids as JSON strings instead of integers.
+	// StringIDs emits ids as JSON strings instead of integers (v7 ids are
+	// strings anyway).
 	StringIDs bool
+	// V7SubmitError makes every v7 submit (with a valid key) answer the
+	// provider's refusal, HTTP 200 {"status":"error","code":
+	// "provider_error","message":"The provider refused the request."}, with
+	// no id and no job; a model_id of "provider-error" does it for one
+	// submit.
+	V7SubmitError bool
 	// CancelWorkflows makes every workflow execution end "cancelled"
 	// instead of "completed" (Fail still wins: a failing execution ends
 	// "failed").
@@ -157,6 +164,10 @@ type Request struct {
 	// Body is the decoded JSON object of the body (nil when it was not a
 	// JSON object), with the value of "key" replaced by "[redacted]".
 	Body map[string]any `json:"body"`
+	// Query is the URL's query (model discovery sends the key and the
+	// filters there), the value of "key" replaced by "[redacted]"; nil
+	// when there was none or with NoRecord.
+	Query map[string][]string `json:"query,omitempty"`
 	// HeaderKey tells whether a "key" header was present.
 	HeaderKey bool `json:"header_key"`
 	// Status is the HTTP status the server answered with.
@@ -175,6 +186,16 @@ type Stats struct {
 	// RateLimited counts submits answered 429: RateLimit, RateLimitBurst
 	// and QueueLimit refusals.
 	RateLimited int `json:"rate_limited"`
+	// SubmitErrors counts submits refused for what they asked, with no
+	// job made: a required field missing (v6's 400, v7's HTTP 200
+	// "error"), a v7 field with a wrong value, a v7 provider refusal.
+	SubmitErrors int `json:"submit_errors"`
+	// ModelLists counts model list calls (GET /api/v7/models and GET
+	// /api/v6/model-search), whatever their answer; ModelDetails counts
+	// GET /api/v6/model-search/{model_id}. A client that caches the
+	// catalogue makes few.
+	ModelLists   int `json:"model_lists"`
+	ModelDetails int `json:"model_details"`
 	// Fetches counts fetch requests, whatever their answer, including
 	// fine_tune_status and workflow execution status calls.
 	Fetches int `json:"fetches"`
@@ -257,6 +278,7 @@ type Server struct {
 	probeRng    *rand.Rand // probe faults (ProbeErrorRate); guarded by mu
 	probesSeen  window     // probes of the last second, for MaxProbesPerSecond
 	probesOK    window     // probes let through in the last second (ProbeRateLimit)
+	nextReqID   int64      // request_id of model discovery answers
 	closed      bool
 	srv         *http.Server
 	url         string
@@ -448,7 +470,8 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// ServeHTTP answers the API (/api/v3 … /api/v7 and /api/v1/workflows), the
+// ServeHTTP answers the API (/api/v3 … /api/v7, /api/v1/workflows and
+// model discovery: GET /api/v7/models, GET /api/v6/model-search[/{id}]), the
 // output files (/generations/, /proxy/generations/, /workflow-outputs/,
 // /proxy/workflow-outputs/), the files stored by base64_to_url (/uploads/)
 // and the sandbox's own endpoints:

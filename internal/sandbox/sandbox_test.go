@@ -584,8 +584,9 @@ func TestInvalidJSON(t *testing.T) {
 
 func TestPromptRequired(t *testing.T) {
 	_, ts := newSandbox(t, Options{Delay: time.Hour})
-	for _, p := range []string{"/api/v6/images/text2img", "/api/v7/images/text-to-image", "/api/v6/video/text2video",
-		"/api/v6/3d/text_to_3d", "/api/v6/voice/text_to_speech"} {
+	// v7 answers a missing prompt HTTP 200 with an object message: TestV7SubmitErrors.
+	for _, p := range []string{"/api/v6/images/text2img", "/api/v6/video/text2video",
+		"/api/v6/3d/text_to_3d", "/api/v6/voice/text_to_speech", "/api/v6/voice/sfx", "/api/v6/voice/lyrics_generator"} {
 		a := post(t, ts.URL+p, map[string]any{"key": testKey, "prompt": "  "}, nil)
 		if a.status != 400 {
 			t.Errorf("%s: %d, want 400", p, a.status)
@@ -828,6 +829,7 @@ func TestStringIDs(t *testing.T) {
 }
 
 func TestOtherServices(t *testing.T) {
+	// v7 answers carry no fetch_result: see TestV7Paths.
 	_, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond})
 	cases := []struct {
 		path  string
@@ -846,8 +848,6 @@ func TestOtherServices(t *testing.T) {
 		{"/api/v6/video/text2video", map[string]any{"prompt": "a horse", "model_id": "wan2.2", "output_type": "gif"}, "/api/v6/video/fetch/",
 			func(b []byte) bool { _, f, err := image.Decode(bytes.NewReader(b)); return err == nil && f == "gif" }},
 		{"/api/v6/video/text2video", map[string]any{"prompt": "a horse", "model_id": "wan2.2"}, "/api/v6/video/fetch/",
-			func(b []byte) bool { return len(b) > 12 && string(b[4:8]) == "ftyp" }},
-		{"/api/v7/video-fusion/text-to-video", map[string]any{"prompt": "a horse"}, "/api/v7/video-fusion/fetch/",
 			func(b []byte) bool { return len(b) > 12 && string(b[4:8]) == "ftyp" }},
 		{"/api/v5/controlnet", map[string]any{"prompt": "x", "controlnet_model": "canny"}, "/api/v6/images/fetch/",
 			func(b []byte) bool { _, f, err := image.Decode(bytes.NewReader(b)); return err == nil && f == "png" }},
