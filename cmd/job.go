@@ -1,11 +1,11 @@
 package cmd
 
 import (
-	"os"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -41,9 +41,9 @@ type JobOptions struct {
 	Concurrency  int           // --concurrency
 	MaxDownload  string        // --max-download-size
 
-	maxBytes   int64 // MaxDownload parsed (output.DownloadOptions.MaxBytes)
-	transcript bool  // the result is the text of the job's text output (stt)
-	started  time.Time // when a single job's command began (its Elapsed counts from here)
+	maxBytes   int64     // MaxDownload parsed (output.DownloadOptions.MaxBytes)
+	transcript bool      // the result is the text of the job's text output (stt)
+	started    time.Time // when a single job's command began (its Elapsed counts from here)
 }
 
 // pollIntervalHelp is the --poll-interval help of job commands and wait.

@@ -178,8 +178,8 @@ With a v7 model (--model eleven_english_sts_v2) the job goes to
 }
 
 var musicSpec = &jobSpec{
-	use:      "music PROMPT",
-	short:    "Audio: generate music from a description (music_gen)",
+	use:   "music PROMPT",
+	short: "Audio: generate music from a description (music_gen)",
 	long: `Generate instrumental music from a text description with music_gen. With a
 v7 model (--model music_v1, sonauto_song) the job goes to
 /api/v7/voice/music-gen.`,

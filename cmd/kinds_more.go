@@ -115,7 +115,7 @@ var songExtendSpec = &jobSpec{
 	long: `Extend --audio by --extend-duration seconds (up to 85) at its end (--side
 right) or its start (left) with /api/v7/voice/song-extender; PROMPT says what
 to write.`,
-	example: `  $ mlab song extend "write another verse for my song" --audio song.ogg --extend-duration 45 --side right --wait -o out/`,
+	example:  `  $ mlab song extend "write another verse for my song" --audio song.ogg --extend-duration 45 --side right --wait -o out/`,
 	argField: "prompt", argName: "PROMPT", argOptional: true,
 	timeout: time.Hour,
 	flags: []fieldFlag{
