@@ -72,6 +72,16 @@ func fieldValue(v string, stdin io.Reader) (any, error) {
 	if _, err := strconv.ParseFloat(v, 64); err == nil && v != "" && !strings.ContainsAny(v, "xXnN_") {
 		return json.Number(v), nil
 	}
+	if t := strings.TrimSpace(v); strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
+		// A JSON array or object (a list of images, a model's sections):
+		// sent as JSON when it parses, else as the text it is.
+		dec := json.NewDecoder(strings.NewReader(t))
+		dec.UseNumber()
+		var val any
+		if dec.Decode(&val) == nil && !dec.More() {
+			return val, nil
+		}
+	}
 	return v, nil
 }
 

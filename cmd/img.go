@@ -56,28 +56,28 @@ with -o DIR the files are downloaded and their paths printed.`,
 	// The endpoint follows from the flags given a value.
 	endpoint: func(o *JobCmdOptions) (string, error) {
 		switch {
-		case o.value("controlnet-model") != "" || o.value("controlnet-type") != "":
+		case o.set("controlnet-model") || o.set("controlnet-type"):
 			return "controlnet", nil
-		case o.value("mask-image") != "":
+		case o.set("mask-image"):
 			return "inpaint", nil
-		case o.value("init-image") != "":
+		case o.set("init-image"):
 			return "img2img", nil
 		}
 		return "text2img", nil
 	},
 	v7: func(o *JobCmdOptions) (string, error) {
 		switch {
-		case o.value("controlnet-model") != "" || o.value("controlnet-type") != "":
+		case o.set("controlnet-model") || o.set("controlnet-type"):
 			return "", flagErrorf("controlnet runs on v6 only: drop --api v7 (or the v7 model)")
-		case o.value("mask-image") != "":
+		case o.set("mask-image"):
 			return "v7_inpaint", nil
-		case o.value("init-image") != "":
+		case o.set("init-image"):
 			return "v7_image_to_image", nil
 		}
 		return "v7_text_to_image", nil
 	},
 	flagCheck: func(o *JobCmdOptions) error {
-		if o.value("mask-image") != "" && o.value("init-image") == "" {
+		if o.set("mask-image") && !o.set("init-image") {
 			return flagErrorf("--mask-image needs --init-image (inpaint)")
 		}
 		return nil

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,24 @@ func TestAPITextIsTerminalSafe(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), `job 7\x1b]0;pwned\x07`) {
 		t.Errorf("stderr %q: want the id shown escaped", errOut)
+	}
+}
+
+// TestFieldValueJSON: -F takes JSON arrays and objects as JSON (a list of
+// images, a model's sections); anything that does not parse stays text.
+func TestFieldValueJSON(t *testing.T) {
+	for in, want := range map[string]any{
+		`["a.png","b.png"]`:       []any{"a.png", "b.png"},
+		`[{"start":30,"end":45}]`: []any{map[string]any{"start": json.Number("30"), "end": json.Number("45")}},
+		` {"a":true} `:            map[string]any{"a": true},
+		`[not json`:               "[not json",
+		`[1] [2]`:                 "[1] [2]",
+		`{"a":1}x`:                `{"a":1}x`,
+		`[Verse 1] your eyes`:     "[Verse 1] your eyes",
+	} {
+		got, err := fieldValue(in, nil)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("fieldValue(%q) = %#v, %v; want %#v", in, got, err, want)
+		}
 	}
 }

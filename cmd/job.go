@@ -54,7 +54,7 @@ const maxProbeRate = 200
 
 func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&o.Fields, "field", "F", nil, "add a body field `key=value` (true/false/null/numbers typed; @file reads a file, @- stdin)")
+	fl.StringArrayVarP(&o.Fields, "field", "F", nil, "add a body field `key=value` (true/false/null, numbers and JSON arrays/objects typed; @file reads a file, @- stdin)")
 	fl.StringArrayVarP(&o.RawFields, "raw-field", "f", nil, "add a string body field `key=value`")
 	fl.StringVar(&o.TrackID, "track-id", "", "track_id to send (default: generated)")
 	fl.BoolVarP(&o.Wait, "wait", "w", false, "wait for the result (webhook or polling), then print or download it")

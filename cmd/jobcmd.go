@@ -96,14 +96,26 @@ type JobCmdOptions struct {
 	apiFlag string // --api: auto, v6 or v7
 }
 
-// set reports whether a flag was given (or has a default that is sent).
+// set reports whether a flag was given (or has a default that is sent),
+// or its field was given with -F/-f (so that -F init_image=... picks the
+// endpoint --init-image would).
 func (o *JobCmdOptions) set(flag string) bool {
 	if o.changed[flag] {
 		return true
 	}
 	for _, ff := range o.spec.flags {
 		if ff.flag == flag {
-			return ff.def != ""
+			return ff.def != "" || (ff.field != "" && o.fieldGiven(ff.field))
+		}
+	}
+	return false
+}
+
+// fieldGiven reports whether -F or -f sets the body field name.
+func (o *JobCmdOptions) fieldGiven(name string) bool {
+	for _, kv := range append(append([]string(nil), o.Job.Fields...), o.Job.RawFields...) {
+		if k, _, ok := strings.Cut(kv, "="); ok && strings.TrimSpace(k) == name {
+			return true
 		}
 	}
 	return false
@@ -153,8 +165,8 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 		_ = cmd.RegisterFlagCompletionFunc("api", cobra.FixedCompletions([]string{"auto", "v6", "v7"}, cobra.ShellCompDirectiveNoFileComp))
 	}
 	if cmd.Flags().Lookup("model") != nil {
-		_ = cmd.RegisterFlagCompletionFunc("model", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return modelNames(f), cobra.ShellCompDirectiveNoFileComp
+		_ = cmd.RegisterFlagCompletionFunc("model", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			return modelNames(f, prefix), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
 	addJobFlags(cmd, &opts.Job)
@@ -181,7 +193,7 @@ func (o *JobCmdOptions) check(args []string) error {
 		}
 	}
 	for _, ff := range spec.flags {
-		if len(ff.choices) > 0 && o.set(ff.flag) && !contains(ff.choices, o.value(ff.flag)) {
+		if len(ff.choices) > 0 && (o.changed[ff.flag] || ff.def != "") && !contains(ff.choices, o.value(ff.flag)) {
 			return flagErrorf("--%s must be one of %s", ff.flag, strings.Join(ff.choices, ", "))
 		}
 	}
@@ -277,7 +289,7 @@ func (o *JobCmdOptions) body(v string) (map[string]any, error) {
 			}
 			continue
 		}
-		if ff.field == "" || !o.set(ff.flag) || (v == "v7" && o.spec.endpoint != nil && !o.changed[ff.flag]) {
+		if ff.field == "" || !(o.changed[ff.flag] || ff.def != "") || (v == "v7" && o.spec.endpoint != nil && !o.changed[ff.flag]) {
 			continue
 		}
 		if ff.kind == kStrings {

@@ -147,8 +147,8 @@ API cannot be reached, what the cached list and the built-in table know.`,
 			}
 			return nil
 		},
-		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return modelNames(f), cobra.ShellCompDirectiveNoFileComp
+		ValidArgsFunction: func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			return modelNames(f, prefix), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = strings.TrimSpace(args[0])
@@ -204,8 +204,17 @@ func (f *Factory) Router() *models.Router {
 	return f.router
 }
 
-// modelNames completes --model: every model id the table knows.
-func modelNames(f *Factory) []string { return f.Router().Names() }
+// modelNames completes --model: the model ids the table knows that start
+// with prefix (case-insensitively).
+func modelNames(f *Factory, prefix string) []string {
+	var out []string
+	for _, n := range f.Router().Names() {
+		if len(n) >= len(prefix) && strings.EqualFold(n[:len(prefix)], prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // modelsClient is the discovery client of the configured API, or of an
 // in-process sandbox (closed by the returned function).

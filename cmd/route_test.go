@@ -82,6 +82,10 @@ func TestRouteByModel(t *testing.T) {
 			body: map[string]any{"prompt": "x", "model_id": "flux-kontext-pro", "init_image": "https://e/a.png"}},
 		{name: "v7 inpaint", spec: imgSpec, args: []string{"x", "--model", "seedream-4", "--init-image", "https://e/a.png", "--mask-image", "https://e/m.png"}, endpoint: "v7_inpaint",
 			body: map[string]any{"prompt": "x", "model_id": "seedream-4", "init_image": "https://e/a.png", "mask_image": "https://e/m.png"}},
+		{name: "-F init_image picks image to image", spec: imgSpec, args: []string{"x", "--model", "flux", "-F", "init_image=https://e/a.png"}, endpoint: "img2img",
+			body: map[string]any{"prompt": "x", "model_id": "flux", "init_image": "https://e/a.png"}},
+		{name: "-F init_image list picks v7 image to video", spec: videoSpec, args: []string{"walk", "--model", "kling-v1-6", "-F", `init_image=["https://e/a.png","https://e/b.png"]`}, endpoint: "v7_image_to_video",
+			body: map[string]any{"prompt": "walk", "model_id": "kling-v1-6", "init_image": []any{"https://e/a.png", "https://e/b.png"}}},
 		{name: "unknown model: the default, said", spec: imgSpec, args: []string{"x", "--model", "my-lora-123"}, endpoint: "text2img",
 			body: map[string]any{"prompt": "x", "model_id": "my-lora-123"}, debug: "model my-lora-123 is not in the model table: v6, the default of mlab img"},
 		{name: "--api v7 forces", spec: imgSpec, args: []string{"x", "--model", "my-lora-123", "--api", "v7"}, endpoint: "v7_text_to_image",
@@ -193,5 +197,20 @@ func TestRouteFromTheCache(t *testing.T) {
 	f3.Getenv = f.Getenv
 	if name, _, _ := routed(t, f3, imgSpec, "x", "--model", "seedream-4"); name != "text2img" {
 		t.Errorf("cache says seedream-4 is v6: routed to %s", name)
+	}
+}
+
+// TestFieldOverridesFlagChecks: a field given with -F counts as its flag
+// for the endpoint choice, but is not checked or typed as the flag.
+func TestFieldOverridesFlagChecks(t *testing.T) {
+	f, _ := routeFactory(t, &bytes.Buffer{})
+	name, body, err := routed(t, f, songExtendSpec, "--audio", "https://e/s.mp3", "-F", "side=middle", "-F", "extend_duration=30")
+	if err != nil || name != "v7_song_extender" || body["side"] != "middle" {
+		t.Fatalf("%s %v %v", name, body, err)
+	}
+	f2, _ := routeFactory(t, &bytes.Buffer{})
+	name, body, err = routed(t, f2, videoSpec, "x", "-F", "num_frames=25", "-F", "init_image=https://e/a.png")
+	if err != nil || name != "img2video" || body["num_frames"] == nil {
+		t.Fatalf("%s %v %v", name, body, err)
 	}
 }

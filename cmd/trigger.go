@@ -100,7 +100,7 @@ Exit status:
 	fl.BoolVar(&opts.Nested, "nested", false, "workflow: the nested shape {event, workflow, execution}")
 	fl.StringVar(&opts.ID, "id", "", "the payload's id (default: fresh; digits are sent as a number)")
 	fl.StringVar(&opts.TrackID, "track-id", "", "the payload's track_id (default: fresh, for success and failed)")
-	fl.StringArrayVarP(&opts.Fields, "field", "F", nil, "set a top-level field `key=value` (true/false/null/numbers typed; @file reads a file)")
+	fl.StringArrayVarP(&opts.Fields, "field", "F", nil, "set a top-level field `key=value` (true/false/null, numbers and JSON arrays/objects typed; @file reads a file)")
 	fl.StringArrayVarP(&opts.RawFields, "raw-field", "f", nil, "set a top-level string field `key=value`")
 	fl.BoolVar(&opts.Print, "print", false, "print the payload on stdout (and send it only if --to is given)")
 	fl.StringVar(&opts.To, "to", "", "send the webhook to `URL`")

@@ -137,7 +137,7 @@ func (e *Error) Hint() string {
 		return "the server's answer was not understood; check MODELSLAB_BASE_URL (a proxy or captive portal?)"
 	case KindRejected:
 		if e.Refused {
-			return "the API created no job (nothing was charged); check the request parameters (mlab help for the endpoint)"
+			return "the API created no job: check the request parameters (mlab help for the endpoint; mlab models show MODEL)"
 		}
 		return "check the request parameters (mlab help for the endpoint)"
 	}
