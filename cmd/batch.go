@@ -89,11 +89,17 @@ func runBatch(ctx context.Context, f *Factory, o *JobOptions, tmpl *runner.Job, 
 	for i, l := range lines {
 		body := maps.Clone(tmpl.Body)
 		maps.Copy(body, l.fields)
-		inputs, err := prepareBody(tmpl.Endpoint, body)
+		ep := tmpl.Endpoint
+		if model, ok := l.fields["model_id"].(string); ok && o.lineEndpoint != nil {
+			if ep, err = o.lineEndpoint(model); err != nil {
+				return flagErrorf("--batch line %d: %v", l.n, err)
+			}
+		}
+		inputs, err := prepareBody(ep, body)
 		if err != nil {
 			return flagErrorf("--batch line %d: %v", l.n, err)
 		}
-		jobs[i] = &runner.Job{Endpoint: tmpl.Endpoint, PathParams: tmpl.PathParams, Body: body, Inputs: inputs, Line: l.n}
+		jobs[i] = &runner.Job{Endpoint: ep, PathParams: tmpl.PathParams, Body: body, Inputs: inputs, Line: l.n}
 	}
 	batchID := ids.BatchID()
 	r, closeRunner, err := openRunner(ctx, f, o, batchID)

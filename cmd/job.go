@@ -41,9 +41,12 @@ type JobOptions struct {
 	Concurrency  int           // --concurrency
 	MaxDownload  string        // --max-download-size
 
-	maxBytes   int64     // MaxDownload parsed (output.DownloadOptions.MaxBytes)
-	transcript bool      // the result is the text of the job's text output (stt)
-	started    time.Time // when a single job's command began (its Elapsed counts from here)
+	maxBytes   int64 // MaxDownload parsed (output.DownloadOptions.MaxBytes)
+	transcript bool  // the result is the text of the job's text output (stt)
+	// lineEndpoint, if set, is the endpoint of a --batch line that names
+	// its own model_id (a command that routes by model).
+	lineEndpoint func(model string) (api.Endpoint, error)
+	started      time.Time // when a single job's command began (its Elapsed counts from here)
 }
 
 // pollIntervalHelp is the --poll-interval help of job commands and wait.

@@ -350,6 +350,32 @@ func runJobCmd(ctx context.Context, o *JobCmdOptions) error {
 		return err
 	}
 	o.Job.transcript = o.spec.transcript
+	if o.spec.endpoint != nil && o.spec.v7 != nil && (o.apiFlag == "" || o.apiFlag == "auto") {
+		// A --batch line with its own model_id goes where that model
+		// belongs.
+		o.Job.lineEndpoint = func(model string) (api.Endpoint, error) {
+			v, why, err := o.routeModel(model)
+			if err != nil {
+				return api.Endpoint{}, err
+			}
+			choose := o.spec.endpoint
+			if v == "v7" {
+				choose = o.spec.v7
+			}
+			name, err := choose(o)
+			if err != nil {
+				return api.Endpoint{}, err
+			}
+			if w := o.f.DebugWriter(); w != nil {
+				fmt.Fprintf(w, "route: %s\n", why)
+			}
+			ep, ok := api.Lookup(name)
+			if !ok {
+				return api.Endpoint{}, fmt.Errorf("endpoint %s is not in the catalogue", name)
+			}
+			return ep, nil
+		}
+	}
 	return runJob(ctx, o.f, &o.Job, &runner.Job{Endpoint: ep, Body: body}, o.spec.argField)
 }
 
@@ -416,7 +442,13 @@ func (o *JobCmdOptions) route() (v, why string, err error) {
 			return v, why, nil
 		}
 	}
-	model := o.model()
+	return o.routeModel(o.model())
+}
+
+// routeModel is route's model step for model (also used per --batch line
+// that names its own model_id).
+func (o *JobCmdOptions) routeModel(model string) (v, why string, err error) {
+	name := o.spec.name()
 	if model == "" {
 		return "v6", "no model given: v6, the default of mlab " + name, nil
 	}
