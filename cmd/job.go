@@ -40,6 +40,7 @@ type JobOptions struct {
 	Batch        string        // --batch FILE ("-" = stdin)
 	Concurrency  int           // --concurrency
 	MaxDownload  string        // --max-download-size
+	Out          OutputFlags   // --jq, --template, -q, file naming (output_flags.go)
 
 	maxBytes   int64 // MaxDownload parsed (output.DownloadOptions.MaxBytes)
 	transcript bool  // the result is the text of the job's text output (stt)
@@ -65,6 +66,7 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl.StringVarP(&o.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
 	addMaxDownloadFlag(fl, &o.MaxDownload)
 	fl.BoolVar(&o.JSON, "json", false, "print one JSON object per job on stdout")
+	addOutputFlags(fl, &o.Out)
 	fl.StringVar(&o.Tunnel, "tunnel", "", "webhook receiver: auto, ngrok, local or none (env MLAB_TUNNEL; default auto: with an ngrok authtoken, ngrok if it is up within "+receiver.DefaultAutoBudget.String()+", else no webhook: the outputs are watched and the job polled)")
 	fl.StringVar(&o.PublicURL, "public-url", "", "your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
 	fl.StringVar(&o.Listen, "listen", "", "local `ADDR` for the webhook listener (default 127.0.0.1:0)")
