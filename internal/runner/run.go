@@ -207,7 +207,11 @@ func (r *Runner) download(ctx context.Context, j *Job, urls []string, dir string
 	if r.o.Download == nil {
 		return nil, errors.New("runner: Options.Download is not set")
 	}
-	files, err := r.o.Download(ctx, urls, dir, DownloadOptions{Progress: progress, Media: mediaKinds[j.Endpoint.Kind]})
+	prompt, _ := j.Body["prompt"].(string)
+	files, err := r.o.Download(ctx, urls, dir, DownloadOptions{
+		Progress: progress, Media: mediaKinds[j.Endpoint.Kind],
+		ID: j.ID, TrackID: j.TrackID, Line: j.Line, Prompt: prompt, Endpoint: j.Endpoint.Name,
+	})
 	if len(files) != len(urls) {
 		files = append(files, make([]string, max(len(urls)-len(files), 0))...)[:len(urls)]
 	}
@@ -215,7 +219,7 @@ func (r *Runner) download(ctx context.Context, j *Job, urls []string, dir string
 }
 
 // mediaKinds are the job kinds whose every output is a media file.
-var mediaKinds = map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true}
+var mediaKinds = map[string]bool{"img": true, "edit": true, "video": true, "audio": true, "3d": true, "faceswap": true, "interior": true}
 
 // setSucceeded is the one mapping of a successful answer (webhook, fetch or
 // submit) onto an outcome.

@@ -191,6 +191,9 @@ type DownloadOptions struct {
 	// Media says every output should be a media file (an image, clip,
 	// recording or 3D model), so that an HTML or XML error page is refused.
 	Media bool
+	// The job the files belong to, for naming them (mlab's --name).
+	ID, TrackID, Prompt, Endpoint string
+	Line                          int // the --batch input line, 0 otherwise
 }
 
 // DefaultSubmitGrace is how long a submit in flight may go on after an
