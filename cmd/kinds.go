@@ -77,6 +77,12 @@ go in with -F. --api v6|v7 forces the API (mlab help models).`,
 		}
 		return "v7_text_to_video", nil
 	},
+	flagCheck: func(o *JobCmdOptions) error {
+		if o.set("init-video") && o.value("ultra") == "true" {
+			return flagErrorf("--ultra (v6 text2video_ultra / img2video_ultra) and --init-video (video to video, v7 only) do not go together")
+		}
+		return nil
+	},
 	prefer: func(o *JobCmdOptions) (string, string) {
 		if o.set("init-video") {
 			return "v7", "--init-video: video to video runs on v7"

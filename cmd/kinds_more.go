@@ -257,6 +257,8 @@ to pick the face in the video). Each takes a URL or a local file.`,
 			return flagErrorf("mlab face-swap needs --target-image or --init-video")
 		case o.set("reference-image") && !o.set("init-video"):
 			return flagErrorf("--reference-image picks a face in --init-video")
+		case o.set("init-video") && o.value("all") == "true":
+			return flagErrorf("--all swaps every face of --target-image; for a video use --reference-image to pick the face")
 		}
 		return nil
 	},
@@ -305,6 +307,8 @@ ModelsLab's interior endpoints. --op picks one:
 			return flagErrorf("mlab interior needs --image")
 		case op == "object-removal" && !o.set("object-name"):
 			return flagErrorf("--op object-removal needs --object-name")
+		case op == "object-removal" && o.Arg != "":
+			return flagErrorf("--op object-removal takes no PROMPT: name the object with --object-name")
 		case op == "mixer" && !o.set("object-image"):
 			return flagErrorf("--op mixer needs --object-image")
 		case op != "object-removal" && o.Arg == "":
