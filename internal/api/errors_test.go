@@ -111,7 +111,8 @@ func TestRedact(t *testing.T) {
 }
 
 // TestRedactEncodedForms: a key that some layer escaped or encoded is still
-// found, and a secret is only removed where it stands whole (issue 13).
+// found (issue 13); a word-like secret is only removed where it stands
+// whole, a key wherever it appears (issue 18's review found a glued key).
 func TestRedactEncodedForms(t *testing.T) {
 	const key = "sk-ab/cd_0123456789XYZ"
 	cases := []struct{ in, want string }{
@@ -122,7 +123,7 @@ func TestRedactEncodedForms(t *testing.T) {
 		{`?key=sk-ab%2Fcd_0123456789XYZ&x=1`, `?key=[redacted]&x=1`},           // percent-encoded
 		{"auth " + b64(key) + " end", "auth [redacted] end"},                   // base64 of the key
 		{"attested: sk-ab/cd_0123456789XYZ.", "attested: [redacted]."},         // plain, in a sentence
-		{"xsk-ab/cd_0123456789XYZ0", "xsk-ab/cd_0123456789XYZ0"},               // glued into a longer word
+		{"xsk-ab/cd_0123456789XYZ0", "x[redacted]0"},                           // glued to other text: a key is never word-like
 	}
 	for _, c := range cases {
 		if got := Redact(c.in, key); got != c.want {
@@ -149,4 +150,26 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("a whole occurrence survived: %q", Redact(padded, secret))
 		}
 	})
+}
+
+// TestRedactGluedKey: a real key run together with other text (an escape
+// sequence's final letter, a word) is still removed; only a word-like
+// secret is spared inside longer words (the regression the MCP work found:
+// "queued \x1b[31m<key>" printed the key).
+func TestRedactGluedKey(t *testing.T) {
+	const key = "sk-echo-0123456789"
+	for in, want := range map[string]string{
+		"queued \x1b[31m" + key:      "queued \x1b[31m" + Redacted,
+		"done for" + key + "x":       "done for" + Redacted + "x",
+		`{"m":"a` + key + `b"}`:      `{"m":"a` + Redacted + `b"}`,
+		"abc" + "0123456789ab" + "z": "abc" + Redacted + "z",
+	} {
+		if got := Redact(in, key, "0123456789ab"); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// A word-like secret keeps the longer words that contain it.
+	if got := Redact("passwords and password", "password"); got != "passwords and "+Redacted {
+		t.Errorf("word-like secret: %q", got)
+	}
 }

@@ -24,9 +24,12 @@ const Redacted = "[redacted]"
 // still removed whole). It also finds the forms a secret takes once some
 // layer has encoded it: JSON's \uXXXX escapes and PHP's escaped slash
 // ("ab\/cd") character by character, percent-encoding, and the secret's
-// own base64 (standard and URL alphabets). A whole occurrence is one not
-// glued to further letters or digits, so that a secret that happens to be a
-// word does not mangle the longer words that contain it.
+// own base64 (standard and URL alphabets). A secret that looks like a word
+// (letters only, shorter than 20) is replaced only where it is whole, not
+// glued to further letters or digits, so that it does not mangle the longer
+// words that contain it; any other secret (a real key: digits, dashes) is
+// replaced wherever it appears, even run together with other text
+// ("\x1b[31m<key>", "for<key>").
 func Redact(s string, secrets ...string) string {
 	if len(secrets) == 0 {
 		return s
@@ -85,8 +88,9 @@ func redactOne(s, secret string) string {
 	}
 	var b strings.Builder
 	last := 0
+	word := wordLike(secret)
 	for _, loc := range locs {
-		if glued(s, loc[0], loc[1]) {
+		if word && glued(s, loc[0], loc[1]) {
 			continue
 		}
 		b.WriteString(s[last:loc[0]])
@@ -123,6 +127,20 @@ func glued(s string, i, j int) bool {
 		}
 	}
 	return false
+}
+
+// wordLike reports whether secret could be an ordinary word: letters
+// only, and short.
+func wordLike(secret string) bool {
+	if len(secret) >= 20 {
+		return false
+	}
+	for _, r := range secret {
+		if !unicode.IsLetter(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
