@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +89,8 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"sandbox-stop":     cmdSandboxStop,
 	"exits":            cmdExits,
 	"interrupt":        cmdInterrupt, // in script_listen_test.go
+	"terminate":        cmdTerminate,
+	"sleep":            cmdSleep,
 	"post":             cmdPost,
 	"json":             cmdJSON,
 	"wait-submit":      cmdWaitSubmit,
@@ -114,8 +118,10 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	var o sandbox.Options
 	cmd.SandboxFlags(fs, &o)
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
-	// Scripts want quick jobs unless they say otherwise.
+	// Scripts want quick jobs unless they say otherwise, and the ids they
+	// name (a script's --first-id wins).
 	fs.Set("delay", "300ms")
+	fs.Set("first-id", "134701497")
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("sandbox: %v", err)
 	}
@@ -486,6 +492,66 @@ func cmdInterruptSubmit(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Stderr().Write([]byte(stderr.String()))
 	if got != want {
 		ts.Fatalf("%s exited %d after SIGINT, want %d\n%s", args[1], got, want, stderr.String())
+	}
+}
+
+// sleep DURATION waits that long (a Go duration).
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
+
+// terminate PATTERN CODE PROG [ARGS...] starts PROG, sends it SIGTERM once
+// a line of its stderr matches PATTERN, and asserts its exit code; PROG's
+// stdout and stderr become the script's.
+func cmdTerminate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: terminate PATTERN CODE PROG [ARGS...]")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	path, err := lookPath(ts, args[2])
+	ts.Check(err)
+	c := exec.Command(path, args[3:]...)
+	c.Dir, c.Env = ts.Getenv("WORK"), scriptEnv(ts)
+	var stdout, stderr strings.Builder
+	c.Stdout = &stdout
+	pipe, err := c.StderrPipe()
+	ts.Check(err)
+	ts.Check(c.Start())
+	matched, readDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pipe)
+		var once sync.Once
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if re.MatchString(sc.Text()) {
+				once.Do(func() { close(matched) })
+			}
+		}
+	}()
+	select {
+	case <-matched:
+	case <-time.After(20 * time.Second):
+		c.Process.Kill()
+		<-readDone
+		c.Wait()
+		ts.Fatalf("terminate: stderr never matched %q:\n%s", args[0], stderr.String())
+	}
+	ts.Check(c.Process.Signal(syscall.SIGTERM))
+	<-readDone
+	got := exitCodeOf(c.Wait())
+	ts.Stdout().Write([]byte(stdout.String()))
+	ts.Stderr().Write([]byte(stderr.String()))
+	if got != want {
+		ts.Fatalf("%s exited %d after SIGTERM, want %d\n%s", args[2], got, want, stderr.String())
 	}
 }
 

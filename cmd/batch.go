@@ -31,18 +31,20 @@ type batchLine struct {
 }
 
 // readBatch reads --batch input: one prompt per line, or JSON objects of
-// request fields. Blank lines and lines starting with # are skipped.
+// request fields. Blank lines and lines starting with # are skipped. Every
+// bad line is reported at once, with its number.
 func readBatch(name string, stdin io.Reader, argField string) ([]batchLine, error) {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, flagErrorf("--batch: %v", unwrapPathError(err))
+			return nil, flagErrorf("--batch %s: %v", name, unwrapPathError(err))
 		}
 		defer f.Close()
 		r = f
 	}
 	var lines []batchLine
+	bad := &batchProblems{name: name}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -50,28 +52,80 @@ func readBatch(name string, stdin io.Reader, argField string) ([]batchLine, erro
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		if strings.HasPrefix(text, "{") {
-			dec := json.NewDecoder(strings.NewReader(text))
-			dec.UseNumber()
-			var fields map[string]any
-			if err := dec.Decode(&fields); err != nil {
-				return nil, flagErrorf("--batch line %d: not a JSON object: %v", n, err)
-			}
-			lines = append(lines, batchLine{n: n, fields: fields})
+		fields, err := batchFields(text, argField)
+		if err != nil {
+			bad.add(n, err)
 			continue
 		}
-		if argField == "" {
-			return nil, flagErrorf("--batch line %d: this command takes JSON lines of request fields, not plain text", n)
-		}
-		lines = append(lines, batchLine{n: n, fields: map[string]any{argField: text}})
+		lines = append(lines, batchLine{n: n, fields: fields})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, flagErrorf("--batch: %v", err)
+		return nil, flagErrorf("--batch %s: %v", name, err)
+	}
+	if err := bad.err(); err != nil {
+		return nil, err
 	}
 	if len(lines) == 0 {
 		return nil, flagErrorf("--batch %s has no jobs (one prompt or JSON object per line)", name)
 	}
 	return lines, nil
+}
+
+// batchFields are the request fields of one --batch line: a JSON object,
+// or a plain prompt for argField. JSON that is not an object, and a prompt
+// that is not text, are refused.
+func batchFields(text, argField string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	isJSON := dec.Decode(&v) == nil && !dec.More()
+	fields, isObject := v.(map[string]any)
+	switch {
+	case strings.HasPrefix(text, "{") && !isObject:
+		return nil, errors.New("not a JSON object (one per line, e.g. {\"prompt\": \"...\"})")
+	case isJSON && (strings.HasPrefix(text, "[") || strings.HasPrefix(text, "\"")):
+		return nil, fmt.Errorf("a JSON %s, not an object of request fields", map[bool]string{true: "array", false: "string"}[strings.HasPrefix(text, "[")])
+	case isObject:
+		if p, ok := fields[argField]; ok && argField != "" {
+			if _, isText := p.(string); !isText {
+				b, _ := json.Marshal(p)
+				return nil, fmt.Errorf("%q must be text, not %s", argField, b)
+			}
+		}
+		return fields, nil
+	case argField == "":
+		return nil, errors.New("this command takes JSON lines of request fields, not plain text")
+	}
+	return map[string]any{argField: text}, nil
+}
+
+// batchProblems gathers the bad lines of a --batch input, so that all of
+// them are reported at once (the first 20 shown).
+type batchProblems struct {
+	name  string
+	shown []string
+	n     int
+}
+
+func (p *batchProblems) add(line int, err error) {
+	if p.n++; len(p.shown) < 20 {
+		p.shown = append(p.shown, fmt.Sprintf("line %d: %v", line, err))
+	}
+}
+
+// err is the usage error that lists the bad lines, nil when none is.
+func (p *batchProblems) err() error {
+	if p.n == 0 {
+		return nil
+	}
+	if p.n == 1 {
+		return flagErrorf("--batch %s %s; nothing was submitted", p.name, p.shown[0])
+	}
+	msg := fmt.Sprintf("--batch %s: %s; nothing was submitted:\n  %s", p.name, output.Plural(p.n, "bad line", "bad lines"), strings.Join(p.shown, "\n  "))
+	if p.n > len(p.shown) {
+		msg += fmt.Sprintf("\n  and %d more", p.n-len(p.shown))
+	}
+	return &FlagError{Err: errors.New(msg)}
 }
 
 // runBatch runs every line of --batch as its own job, each line's fields
@@ -83,23 +137,9 @@ func runBatch(ctx context.Context, f *Factory, o *JobOptions, tmpl *runner.Job, 
 	if err != nil {
 		return err
 	}
-	// Check every line before the first submit: a bad line 900 must not
-	// surface after 899 paid jobs.
-	jobs := make([]*runner.Job, len(lines))
-	for i, l := range lines {
-		body := maps.Clone(tmpl.Body)
-		maps.Copy(body, l.fields)
-		ep := tmpl.Endpoint
-		if model, ok := l.fields["model_id"].(string); ok && o.lineEndpoint != nil {
-			if ep, err = o.lineEndpoint(model); err != nil {
-				return flagErrorf("--batch line %d: %v", l.n, err)
-			}
-		}
-		inputs, err := prepareBody(ep, body)
-		if err != nil {
-			return flagErrorf("--batch line %d: %v", l.n, err)
-		}
-		jobs[i] = &runner.Job{Endpoint: ep, PathParams: tmpl.PathParams, Body: body, Inputs: inputs, Line: l.n}
+	jobs, err := batchJobs(o, tmpl, lines)
+	if err != nil {
+		return err
 	}
 	batchID := ids.BatchID()
 	r, closeRunner, err := openRunner(ctx, f, o, batchID)
@@ -111,7 +151,38 @@ func runBatch(ctx context.Context, f *Factory, o *JobOptions, tmpl *runner.Job, 
 		f.IO.Warnf("could not save the batch plan (%v): 'mlab wait --batch' can resume submitted jobs only", err)
 	}
 	f.IO.Infof("batch %s: %d jobs, %d at a time%s", batchID, len(jobs), o.Concurrency, r.WaitingFor())
-	return runBatchJobs(ctx, f, o, r, batchID, jobs)
+	err = runBatchJobs(ctx, f, o, r, batchID, jobs)
+	if !o.Wait && o.Sandbox {
+		f.IO.Warnf("the jobs ran in the in-process sandbox, which ends with this command: they cannot be waited for or fetched later (for one that stays up: mlab sandbox)")
+	}
+	return err
+}
+
+// batchJobs checks every line before the first submit (a bad line 900
+// must not surface after 899 paid jobs) and reports all the bad ones at
+// once; it returns the jobs of the lines.
+func batchJobs(o *JobOptions, tmpl *runner.Job, lines []batchLine) ([]*runner.Job, error) {
+	jobs := make([]*runner.Job, len(lines))
+	bad := &batchProblems{name: o.Batch}
+	for i, l := range lines {
+		body := maps.Clone(tmpl.Body)
+		maps.Copy(body, l.fields)
+		ep := tmpl.Endpoint
+		if model, ok := l.fields["model_id"].(string); ok && o.lineEndpoint != nil {
+			var err error
+			if ep, err = o.lineEndpoint(model); err != nil {
+				bad.add(l.n, err)
+				continue
+			}
+		}
+		inputs, err := prepareBody(ep, body)
+		if err != nil {
+			bad.add(l.n, err)
+			continue
+		}
+		jobs[i] = &runner.Job{Endpoint: ep, PathParams: tmpl.PathParams, Body: body, Inputs: inputs, Line: l.n}
+	}
+	return jobs, bad.err()
 }
 
 // runBatchJobs runs the jobs of a batch, streams each result as it ends,

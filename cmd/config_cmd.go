@@ -6,15 +6,18 @@ import (
 	"io"
 	"strings"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/mlabcli/mlab/internal/config"
+	"github.com/mlabcli/mlab/internal/output"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
 // ConfigOptions are the flags of `mlab config` and its commands.
 type ConfigOptions struct {
-	f    *Factory
-	Show bool // --show: print secrets in full
+	f          *Factory
+	Show       bool // --show: print secrets in full
+	ShowOrigin bool // list --show-origin: effective values and their sources
 }
 
 const configKeysHelp = `Keys:
@@ -104,10 +107,16 @@ terminal, so a secret never lands in your shell history.
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "Print every key of the config file as key=value (secrets masked unless --show)",
-		Example: "  $ mlab config list\n  $ mlab config list --show",
+		Long: `Print every key of the config file as key=value, secrets masked unless --show.
+
+With --show-origin it prints the values mlab would use instead, each followed
+by where it comes from: flag --api-key, env NAME, file PATH, default, or unset
+(tab-separated when piped, aligned on a terminal).`,
+		Example: "  $ mlab config list\n  $ mlab config list --show\n  $ mlab config list --show-origin\n  api_key=sk-…3f9a                   env MODELSLAB_API_KEY\n  base_url=https://modelslab.com      default",
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return runConfigList(o) },
 	}
+	list.Flags().BoolVar(&o.ShowOrigin, "show-origin", false, "print the effective values (flag > environment > file > default) and where each comes from")
 	path := &cobra.Command{
 		Use:     "path",
 		Short:   "Print the config file's path (it may not exist yet)",
@@ -234,9 +243,12 @@ func runConfigGet(o *ConfigOptions, key string) error {
 
 func runConfigList(o *ConfigOptions) error {
 	f := o.f
-	_, file, err := loadConfigFile(f)
+	dir, file, err := loadConfigFile(f)
 	if err != nil {
 		return err
+	}
+	if o.ShowOrigin {
+		return writeOrigins(o, config.Effective(file, dir, f.apiKeyFlag, f.Getenv))
 	}
 	for _, k := range config.Keys {
 		v, _ := file.Get(k)
@@ -248,4 +260,27 @@ func runConfigList(o *ConfigOptions) error {
 		}
 	}
 	return nil
+}
+
+// writeOrigins prints each effective value and where it comes from:
+// aligned columns on a terminal, key=value TAB source when piped.
+func writeOrigins(o *ConfigOptions, settings []config.Setting) error {
+	ios := o.f.IO
+	pairs := make([]string, len(settings))
+	width := 0
+	for i, s := range settings {
+		pairs[i] = s.Key + "=" + output.Safe(o.display(s.Key, s.Value))
+		width = max(width, ansi.StringWidth(pairs[i]))
+	}
+	var b strings.Builder
+	for i, s := range settings {
+		src := output.Safe(s.Source())
+		if ios.IsStdoutTTY() {
+			fmt.Fprintf(&b, "%s%s  %s\n", pairs[i], strings.Repeat(" ", width-ansi.StringWidth(pairs[i])), src)
+		} else {
+			fmt.Fprintf(&b, "%s\t%s\n", pairs[i], src)
+		}
+	}
+	_, err := io.WriteString(ios.Out, b.String())
+	return err
 }

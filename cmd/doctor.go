@@ -79,8 +79,8 @@ the tunnel or webhook check fails.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Sandbox, "sandbox", false, "check against an in-process sandbox API (no key needed)")
 	fl.BoolVar(&o.JSON, "json", false, "print the checks as one JSON object on stdout")
-	fl.DurationVar(&o.Timeout, "timeout", 15*time.Second, "bound on the API call and on the test webhook's arrival")
-	fl.DurationVar(&o.TunnelTimeout, "tunnel-timeout", 10*time.Second, "how long the ngrok tunnel may take to come up")
+	durationFlag(fl, &o.Timeout, "timeout", 15*time.Second, "bound on the API call and on the test webhook's arrival")
+	durationFlag(fl, &o.TunnelTimeout, "tunnel-timeout", 10*time.Second, "how long the ngrok tunnel may take to come up")
 	return cmd
 }
 

@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -60,7 +63,13 @@ func (f *Factory) Config() (*config.Config, error) {
 	f.cfgOnce.Do(func() {
 		f.cfg, f.cfgErr = config.Resolve(f.apiKeyFlag, f.Getenv)
 		if f.cfgErr != nil {
-			f.cfgErr = &ConfigError{Msg: f.cfgErr.Error(), Hint: "set " + config.EnvConfigDir + " to a writable directory"}
+			hint := "set " + config.EnvConfigDir + " to a writable directory"
+			if dir, err := config.Dir(f.Getenv); err == nil {
+				if b, err := os.ReadFile(filepath.Join(dir, config.FileName)); err == nil && !json.Valid(b) {
+					hint = "fix the JSON of " + filepath.Join(dir, config.FileName) + " or delete it and run 'mlab config set api_key'; --sandbox needs no config"
+				}
+			}
+			f.cfgErr = &ConfigError{Msg: f.cfgErr.Error(), Hint: hint}
 			return
 		}
 		if k := f.cfg.APIKey; k != "" && len(k) < MinKeyLength {

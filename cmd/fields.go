@@ -65,7 +65,11 @@ func fieldValue(v string, stdin io.Reader) (any, error) {
 			b, err = os.ReadFile(v[1:])
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", v[1:], err)
+			name := v[1:]
+			if v == "@-" {
+				name = "stdin"
+			}
+			return nil, fmt.Errorf("read %s: %w", name, unwrapPathError(err))
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}

@@ -58,6 +58,15 @@ environment over the config file; see 'mlab config'):
                        the ngrok tunnel does not use them
   SOURCE_DATE_EPOCH    date stamped on pages written by 'mlab man' (reproducible
                        builds); default: the build date, else today
+  MLAB_OPENER          the command --open runs with a file or URL (default: open
+                       on macOS, rundll32 on Windows, else xdg-open, which needs
+                       DISPLAY or WAYLAND_DISPLAY)
+  CI                   set to anything but false/0 (CI services do): --open opens
+                       nothing
+  TERM_PROGRAM, LC_TERMINAL, KITTY_WINDOW_ID, TERM
+                       which inline images --preview draws: iTerm2's (iTerm2,
+                       WezTerm), kitty's (kitty, Ghostty) or sixel (foot,
+                       mlterm, a TERM naming sixel); none inside TMUX or screen
 
 Secrets (MODELSLAB_API_KEY, NGROK_AUTHTOKEN) are never printed: --debug and
 error messages redact them, and 'mlab config' shows them masked.`

@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"fmt"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/charmbracelet/x/ansi"
 	"os"
 	"strings"
 	"testing"
@@ -81,6 +84,7 @@ func execHistory(t *testing.T, f *Factory, args ...string) error {
 	cmd.SetArgs(args)
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetFlagErrorFunc(flagError) // as under root
 	return cmd.ExecuteContext(context.Background())
 }
 
@@ -223,8 +227,9 @@ func TestHistoryTable(t *testing.T) {
 	if strings.Contains(out.String(), "\x1b[") {
 		t.Errorf("escape codes with colour off:\n%q", out)
 	}
-	if !strings.Contains(errOut.String(), "showing the 2 newest") {
-		t.Errorf("no note about more jobs: %q", errOut)
+	// An explicit --limit asked for that many: no note about the others.
+	if errOut.Len() != 0 {
+		t.Errorf("a note after an explicit --limit: %q", errOut)
 	}
 
 	// With colour: statuses styled, alignment unchanged.
@@ -331,5 +336,75 @@ func TestHistoryThroughRoot(t *testing.T) {
 	f, _, _, errOut = historyFactory(file)
 	if code := Run(context.Background(), f, []string{"jobs"}); code != ExitUsage || !strings.Contains(errOut.String(), journal.EnvStateDir) {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// The default limit says when it hid jobs; the prompt column (a failed
+// job's message) is cut to the terminal's width and made safe.
+func TestHistoryTableNoteAndPrompt(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range 22 {
+		j.Add(journal.Entry{ID: fmt.Sprint(1000 + i), TrackID: fmt.Sprint("t", i), Endpoint: "text2img", Kind: "img",
+			Request:     map[string]any{"prompt": "a lighthouse at dusk, \x1b[31mred\x1b[0m, with waves crashing on the rocks below and gulls"},
+			SubmittedAt: now.Add(-time.Duration(i) * time.Minute)})
+	}
+	j.Update("1000", func(e *journal.Entry) { e.Status, e.Message = journal.StatusFailed, "NSFW content detected" })
+	j.Close()
+
+	for _, width := range []int{60, 80, 160} {
+		f, ios, out, errOut := historyFactory(dir)
+		ios.SetStdoutTTY(true)
+		ios.SetTerminalWidth(func() int { return width })
+		if err := execHistory(t, f); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(errOut.String(), "showing the 20 newest") {
+			t.Errorf("width %d: no note about more jobs: %q", width, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) != 21 {
+			t.Fatalf("width %d: %d lines:\n%s", width, len(lines), out)
+		}
+		if width < 80 {
+			// The other columns take 63: no room for the prompt.
+			if strings.Contains(lines[0], "PROMPT") {
+				t.Errorf("width %d: a prompt column with no room:\n%s", width, out)
+			}
+			continue
+		}
+		for _, l := range lines {
+			if w := ansi.StringWidth(l); w > width {
+				t.Errorf("width %d: a line of %d columns: %q", width, w, l)
+			}
+			if strings.Contains(l, "\x1b") {
+				t.Errorf("width %d: raw escape in %q", width, l)
+			}
+		}
+		if !strings.Contains(lines[0], "PROMPT") || !strings.Contains(lines[1], "NSFW content") || !strings.Contains(lines[2], "a lighthouse") {
+			t.Errorf("width %d: prompt column:\n%s", width, out)
+		}
+		if width == 160 && !strings.Contains(lines[2], `\x1b[31mred`) {
+			t.Errorf("width 160: escapes not shown safely: %q", lines[2])
+		}
+		if width == 80 && !strings.HasSuffix(lines[2], "…") {
+			t.Errorf("width 80: prompt not cut: %q", lines[2])
+		}
+	}
+}
+
+func TestHistoryQuiet(t *testing.T) {
+	dir, _ := historyFixture(t)
+	f, ios, out, errOut := historyFactory(dir)
+	ios.SetStdoutTTY(true)
+	if err := execHistory(t, f, "-q", "--limit", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "300\n200\n" || errOut.Len() != 0 {
+		t.Fatalf("-q: %q / %q", out, errOut)
 	}
 }

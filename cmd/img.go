@@ -16,7 +16,7 @@ var imgSpec = &jobSpec{
 The endpoint follows from the flags: text2img by default, img2img with
 --init-image, inpaint with --init-image and --mask-image, controlnet with
 --controlnet-model or --controlnet-type. Any other body field goes in with
--F key=value.
+-F key=value. v6 models take a width and height of at most 1024.
 
 The model picks the API: ModelsLab's own models (flux, sdxl, ...) run on
 v6, third-party ones (seedream-4, imagen-4, nano-banana, flux-2-pro, ...)
@@ -40,15 +40,15 @@ with -o DIR the files are downloaded and their paths printed.`,
 	argField: "prompt", argName: "PROMPT", argCount: "exactly one",
 	flags: []fieldFlag{
 		{flag: "model", short: "m", field: "model_id", def: "flux", usage: "model_id"},
-		{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out of the image"},
-		{flag: "width", field: "width", kind: kInt, typed: true, positive: true, usage: "width in pixels (max 1024)"},
-		{flag: "height", field: "height", kind: kInt, typed: true, positive: true, usage: "height in pixels (max 1024)"},
-		{flag: "samples", field: "samples", kind: kInt, typed: true, positive: true, usage: "number of images (max 4)"},
-		{flag: "seed", field: "seed", kind: kInt64, typed: true, usage: "seed (default random)"},
-		{flag: "steps", field: "num_inference_steps", kind: kInt, typed: true, positive: true, usage: "num_inference_steps"},
-		{flag: "guidance", field: "guidance_scale", kind: kFloat, typed: true, positive: true, usage: "guidance_scale"},
-		{flag: "init-image", field: "init_image", usage: "input image `URL` (img2img, inpaint, controlnet)"},
-		{flag: "mask-image", field: "mask_image", usage: "mask image `URL` (inpaint)"},
+		qNegPrompt,
+		qWidth,
+		qHeight,
+		{flag: "samples", field: "samples", kind: kInt, positive: true, usage: "number of images (max 4)"},
+		qSeed,
+		qSteps,
+		qGuidance,
+		{flag: "init-image", field: "init_image", usage: "input image: URL or local file (img2img, inpaint, controlnet)"},
+		{flag: "mask-image", field: "mask_image", usage: "mask image: URL or local file (inpaint)"},
 		{flag: "controlnet-model", field: "controlnet_model", usage: "controlnet_model, e.g. canny (controlnet)"},
 		{flag: "controlnet-type", field: "controlnet_type", usage: "controlnet_type, e.g. canny (controlnet)"},
 		{flag: "aspect-ratio", field: "aspect_ratio", usage: "aspect_ratio, e.g. 1:1, 16:9 (many v7 models need it)"},

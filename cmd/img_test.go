@@ -227,3 +227,27 @@ func TestFieldValueJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalNeverShowsTheKey: an API that echoes the key into a job's
+// message gets it into the journal; mlab jobs and jobs view (table, JSON,
+// --jq) never print it (found in review: runHistory never knew the key).
+func TestJournalNeverShowsTheKey(t *testing.T) {
+	const key = "sk-echo-0123456789"
+	env := map[string]string{"MODELSLAB_API_KEY": key, "MODELSLAB_BASE_URL": hostileAPI(t)}
+	f, out, errOut := jobTestFactory(t, env)
+	if code := Run(context.Background(), f, []string{"img", "x", "--wait", "--tunnel", "none", "--json", "--poll-interval", "100ms"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct{ ID string }
+	_ = json.Unmarshal(out.Bytes(), &res)
+	for _, args := range [][]string{{"jobs"}, {"jobs", "--json"}, {"jobs", "--jq", ".message"}, {"jobs", "view", res.ID}, {"jobs", "view", res.ID, "--json"}} {
+		f2, out2, errOut2 := jobTestFactory(t, nil)
+		f2.Getenv = f.Getenv
+		if code := Run(context.Background(), f2, args); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut2)
+		}
+		if strings.Contains(out2.String()+errOut2.String(), key) || strings.Contains(out2.String(), "0123456789") {
+			t.Fatalf("%v shows the key:\n%s%s", args, out2, errOut2)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,7 +48,9 @@ type JobOptions struct {
 	// lineEndpoint, if set, is the endpoint of a --batch line that names
 	// its own model_id (a command that routes by model).
 	lineEndpoint func(model string) (api.Endpoint, error)
-	started      time.Time // when a single job's command began (its Elapsed counts from here)
+	started      time.Time              // when a single job's command began (its Elapsed counts from here)
+	given        func(name string) bool // whether a flag was given (pflag's Changed); nil: none
+	unused       []string               // warnings of validate: flags given that do nothing here
 }
 
 // pollIntervalHelp is the --poll-interval help of job commands and wait.
@@ -58,26 +61,39 @@ const maxProbeRate = 200
 
 func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl := cmd.Flags()
+	o.given = fl.Changed
 	fl.StringArrayVarP(&o.Fields, "field", "F", nil, "add a body field `key=value` (true/false/null, numbers and JSON arrays/objects typed; @file reads a file, @- stdin)")
 	fl.StringArrayVarP(&o.RawFields, "raw-field", "f", nil, "add a string body field `key=value`")
 	fl.StringVar(&o.TrackID, "track-id", "", "track_id to send (default: generated)")
 	fl.BoolVarP(&o.Wait, "wait", "w", false, "wait for the result (webhook or polling), then print or download it")
-	fl.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, submit, wait and download included (exit 3 once submitted: the job goes on)")
-	fl.StringVarP(&o.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
+	durationFlag(fl, &o.Timeout, "timeout", 30*time.Minute, "give up after this long, submit, wait and download included (exit 3 once submitted: the job goes on)")
+	fl.StringVarP(&o.OutputDir, "output-dir", "o", "", "with --wait: download the outputs into `DIR` and print their paths")
 	addMaxDownloadFlag(fl, &o.MaxDownload)
 	fl.BoolVar(&o.JSON, "json", false, "print one JSON object per job on stdout")
 	addOutputFlags(fl, &o.Out)
-	fl.StringVar(&o.Tunnel, "tunnel", "", "webhook receiver: auto, ngrok, local or none (env MLAB_TUNNEL; default auto: with an ngrok authtoken, ngrok if it is up within "+receiver.DefaultAutoBudget.String()+", else no webhook: the outputs are watched and the job polled)")
-	fl.StringVar(&o.PublicURL, "public-url", "", "your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
-	fl.StringVar(&o.Listen, "listen", "", "local `ADDR` for the webhook listener (default 127.0.0.1:0)")
+	fl.StringVar(&o.Tunnel, "tunnel", "", "with --wait, the webhook receiver: auto, ngrok, local, url (your --public-url) or none (env MLAB_TUNNEL; default auto: with an ngrok authtoken, ngrok if it is up within "+receiver.DefaultAutoBudget.String()+", else no webhook: the outputs are watched and the job polled)")
+	fl.StringVar(&o.PublicURL, "public-url", "", "with --wait: your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
+	fl.StringVar(&o.Listen, "listen", "", "with --wait: local `ADDR` for the webhook listener (default 127.0.0.1:0)")
 	fl.StringVar(&o.Webhook, "webhook", "", "without --wait: send results to your own receiver `URL`")
-	fl.BoolVar(&o.Sandbox, "sandbox", false, "run against an in-process sandbox API (no key needed)")
-	fl.DurationVar(&o.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
-	fl.Float64Var(&o.ProbeRate, "probe-rate", links.DefaultRate, "watch the outputs' future links with at most `N` HEAD requests per second in all (no API call; 0: only poll the API)")
-	fl.DurationVar(&o.TunnelWait, "tunnel-timeout", 15*time.Second, "how long --tunnel ngrok may take to come up (then exit 4); auto waits for ngrok at most "+receiver.DefaultAutoBudget.String()+" (or this, if lower), then submits without a webhook")
+	fl.BoolVar(&o.Sandbox, "sandbox", false, "run against an in-process sandbox API (no key needed; it ends with the command)")
+	durationFlag(fl, &o.PollInterval, "poll-interval", job.DefaultPollInterval, "with --wait: "+pollIntervalHelp)
+	fl.Float64Var(&o.ProbeRate, "probe-rate", links.DefaultRate, "with --wait: watch the outputs' future links with at most `N` HEAD requests per second in all (no API call; 0: only poll the API)")
+	durationFlag(fl, &o.TunnelWait, "tunnel-timeout", 15*time.Second, "with --wait: how long --tunnel ngrok may take to come up (then exit 4); auto waits for ngrok at most "+receiver.DefaultAutoBudget.String()+" (or this, if lower), then submits without a webhook")
 	fl.StringVar(&o.Batch, "batch", "", "run one job per line of `FILE` (- for stdin): a prompt, or a JSON object of request fields merged over the flags")
 	fl.IntVar(&o.Concurrency, "concurrency", DefaultConcurrency, "with --batch: jobs in flight at once (your plan's queue limit)")
+	registerJobFlagCompletions(cmd)
 }
+
+// Flags that do nothing in some combinations. The receiver's flags
+// without --wait are usage errors: whoever gives them expects the result
+// to come back here. The tuning knobs (how often to poll, how fast to
+// probe, how long ngrok may take, how many jobs at once) change nothing of
+// what is submitted or paid, and wrappers pass them on every call: a
+// one-line warning says they went unused.
+var (
+	waitOnly   = []string{"tunnel", "public-url", "listen"}
+	waitTuning = []string{"tunnel-timeout", "poll-interval", "probe-rate"}
+)
 
 // validate checks the shared flags (usage errors exit 2).
 func (o *JobOptions) validate() error {
@@ -98,6 +114,9 @@ func (o *JobOptions) validate() error {
 	if o.Concurrency < 1 {
 		return flagErrorf("--concurrency must be at least 1")
 	}
+	if o.Batch == "" && o.flagGiven("concurrency") {
+		o.unused = append(o.unused, "--concurrency does nothing without --batch")
+	}
 	if o.Batch != "" && o.TrackID != "" {
 		return flagErrorf("--track-id names one job; a --batch gets one generated per line")
 	}
@@ -108,19 +127,47 @@ func (o *JobOptions) validate() error {
 		return flagErrorf("--probe-rate must be between 0 (off) and %d per second", maxProbeRate)
 	}
 	if !o.Wait {
-		for _, f := range []struct{ name, v string }{{"--tunnel", o.Tunnel}, {"--public-url", o.PublicURL}, {"--listen", o.Listen}} {
-			if f.v != "" {
-				return flagErrorf("%s only makes sense with --wait", f.name)
+		for _, name := range waitOnly {
+			if o.flagGiven(name) || (name == "tunnel" && o.Tunnel != "") || (name == "public-url" && o.PublicURL != "") || (name == "listen" && o.Listen != "") {
+				return flagErrorf("--%s only makes sense with --wait", name)
+			}
+		}
+		for _, name := range waitTuning {
+			if o.flagGiven(name) {
+				o.unused = append(o.unused, "--"+name+" does nothing without --wait")
 			}
 		}
 	}
+	return o.validateReceiver()
+}
+
+// validateReceiver checks --tunnel against --public-url (usage errors,
+// before any receiver is opened).
+func (o *JobOptions) validateReceiver() error {
+	mode := receiver.ModeAuto
 	if o.Tunnel != "" {
-		if _, err := receiver.ParseMode(o.Tunnel); err != nil {
+		m, err := receiver.ParseMode(o.Tunnel)
+		if err != nil {
 			return flagErrorf("--tunnel: %v", err)
 		}
+		mode = m
+	}
+	if o.PublicURL != "" {
+		if _, err := receiver.ValidatePublicURL(o.PublicURL); err != nil {
+			return flagErrorf("--public-url: %v", err)
+		}
+	}
+	switch {
+	case mode == receiver.ModeURL && o.PublicURL == "":
+		return flagErrorf("--tunnel url needs --public-url (your own public URL that forwards to --listen)")
+	case o.PublicURL != "" && mode != receiver.ModeAuto && mode != receiver.ModeURL:
+		return flagErrorf("--public-url goes with --tunnel auto or url, not %s", mode)
 	}
 	return nil
 }
+
+// flagGiven reports whether the flag name was given on the command line.
+func (o *JobOptions) flagGiven(name string) bool { return o.given != nil && o.given(name) }
 
 // prepareBody drops empty fields and checks the body before anything is
 // sent: required fields present, local input files readable (exit 2). It
@@ -163,6 +210,9 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	defer cancel()
+	for _, w := range o.unused {
+		f.IO.Warnf("%s", w)
+	}
 	if o.Batch != "" {
 		return runBatch(ctx, f, o, j, argField) // each job's time counts from its own submit
 	}
@@ -195,6 +245,7 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 	ui := newSingleUI(f)
 	defer ui.done()
 	out, err := r.Run(ctx, j, ui)
+	defer func() { o.noWaitNotes(f, out, err == nil) }()
 	return printOutcome(f, out, err, outcomeView{
 		JSON: o.JSON,
 		Pending: func(out *runner.Outcome) string {
@@ -210,6 +261,19 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 		Transcript: o.transcript,
 		KeepFiles:  keepFiles,
 	})
+}
+
+// noWaitNotes warns, after a submit without --wait, of what the flags
+// may have led one to expect: a job in the in-process sandbox goes with
+// it, and -o downloads nothing for a job that is still running.
+func (o *JobOptions) noWaitNotes(f *Factory, out *runner.Outcome, ok bool) {
+	switch {
+	case !ok || o.Wait || out == nil:
+	case o.Sandbox:
+		f.IO.Warnf("job %s ran in the in-process sandbox, which ends with this command: it cannot be waited for or fetched later (for one that stays up: mlab sandbox)", output.Safe(out.ID))
+	case o.OutputDir != "" && out.Status != runner.StatusSuccess:
+		f.IO.Warnf("-o %s: nothing downloaded, the job is still running (add --wait, or later: mlab wait %s -o %s)", o.OutputDir, shellQuote(output.Safe(out.ID)), shellQuote(o.OutputDir))
+	}
 }
 
 // addMaxDownloadFlag defines --max-download-size.
@@ -282,3 +346,39 @@ func exactArgs(n int, format string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// durationValue is the pflag.Value of every duration flag: a Go duration
+// with an optional leading days part (90s, 30m, 2h, 1d, 1d12h; see
+// output.ParseDuration). A bare number is refused with the unit it lacks.
+type durationValue struct{ v *time.Duration }
+
+// durationFlag defines a duration flag with the default def.
+func durationFlag(fl *pflag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	fl.Var(&durationValue{p}, name, usage)
+}
+
+func (d *durationValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	v, err := output.ParseDuration(s)
+	if err == nil {
+		*d.v = v
+		return nil
+	}
+	if n, nerr := strconv.ParseFloat(s, 64); nerr == nil && n >= 0 {
+		return fmt.Errorf("want a duration with a unit: did you mean %ss?", s)
+	}
+	if strings.HasPrefix(s, "-") {
+		return errors.New("want a duration of 0 or more")
+	}
+	return errors.New("want a duration such as 90s, 30m, 2h or 1d")
+}
+
+func (d *durationValue) String() string {
+	if d.v == nil || *d.v == 0 {
+		return "0"
+	}
+	return d.v.String()
+}
+
+func (d *durationValue) Type() string { return "duration" }

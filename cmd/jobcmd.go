@@ -3,8 +3,10 @@ package cmd
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,10 +36,60 @@ type fieldFlag struct {
 	kind                      fieldKind
 	def                       string   // default (as text); sent even when the flag is not given
 	choices                   []string // allowed values, if restricted
-	// typed makes kInt, kInt64 and kFloat a cobra int, int64 or float64
-	// flag (its type shown in the help) whose Go value is sent when the
-	// flag is given; with positive, only a value above 0 is sent.
-	typed, positive bool
+	// kInt, kInt64 and kFloat are int, int64 or float64 flags (their type
+	// shown in the help) whose Go value is sent when the flag is given;
+	// with positive, only a value above 0 is sent. kBool is a bool flag
+	// (--x, --x=true, --x=false; anything else is refused).
+	positive bool
+}
+
+// The quantities several job commands take: one flag type and one help
+// text each, on every command (TestSharedFlags). A command sets the body
+// field where it differs (with).
+var (
+	qWidth     = fieldFlag{flag: "width", field: "width", kind: kInt, positive: true, usage: "width in pixels"}
+	qHeight    = fieldFlag{flag: "height", field: "height", kind: kInt, positive: true, usage: "height in pixels"}
+	qSeed      = fieldFlag{flag: "seed", field: "seed", kind: kInt64, usage: "seed (default random)"}
+	qSteps     = fieldFlag{flag: "steps", field: "num_inference_steps", kind: kInt, positive: true, usage: "number of inference steps (num_inference_steps)"}
+	qGuidance  = fieldFlag{flag: "guidance", field: "guidance_scale", kind: kFloat, positive: true, usage: "how closely to follow the prompt (guidance_scale)"}
+	qDuration  = fieldFlag{flag: "duration", field: "duration", kind: kFloat, positive: true, usage: "length in seconds"}
+	qNegPrompt = fieldFlag{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out"}
+)
+
+// with is ff with its body field (and usage, if given) changed.
+func (ff fieldFlag) with(field string, usage ...string) fieldFlag {
+	ff.field = field
+	if len(usage) > 0 {
+		ff.usage = usage[0]
+	}
+	return ff
+}
+
+// numeric reports whether the flag is a number (a typed flag).
+func (ff fieldFlag) numeric() bool { return ff.kind == kInt || ff.kind == kInt64 || ff.kind == kFloat }
+
+// inputAliases are the two spellings of an input: a command with one of
+// them also takes the other, as a hidden alias.
+var inputAliases = [][2]string{{"init-image", "image"}, {"init-video", "video"}, {"init-audio", "audio"}}
+
+// aliasNormalizer maps the other spelling of each input flag of fl to the
+// one fl defines (see inputAliases).
+func aliasNormalizer(fl *pflag.FlagSet) func(*pflag.FlagSet, string) pflag.NormalizedName {
+	alias := map[string]string{}
+	for _, p := range inputAliases {
+		switch a, b := fl.Lookup(p[0]) != nil, fl.Lookup(p[1]) != nil; {
+		case a && !b:
+			alias[p[1]] = p[0]
+		case b && !a:
+			alias[p[0]] = p[1]
+		}
+	}
+	return func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if c, ok := alias[name]; ok {
+			return pflag.NormalizedName(c)
+		}
+		return pflag.NormalizedName(name)
+	}
 }
 
 // jobSpec declares a job command: its positional argument, its typed
@@ -49,6 +101,7 @@ type jobSpec struct {
 	argName                   string // e.g. PROMPT ("" = no positional argument)
 	argOptional               bool
 	argCount                  string        // how the arity error counts it: "one" unless set ("exactly one")
+	promptArg                 bool          // a second, optional positional argument: the prompt (edit OPERATION [PROMPT])
 	timeout                   time.Duration // default --timeout
 	flags                     []fieldFlag
 	endpoint                  func(o *JobCmdOptions) (string, error)
@@ -140,11 +193,17 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 			if spec.argName != "" {
 				max = 1
 			}
+			if spec.promptArg && len(args) == 2 {
+				return nil
+			}
 			if len(args) > max || (max == 1 && !spec.argOptional && len(args) == 0 && opts.Job.Batch == "") {
 				if max == 0 {
-					return flagErrorf("mlab %s takes no arguments, got %d", cmd.Name(), len(args))
+					return flagErrorf("mlab %s takes no arguments, got %d", spec.name(), len(args))
 				}
-				return flagErrorf("mlab %s takes %s %s argument (quote it), got %d", cmd.Name(), cmp.Or(spec.argCount, "one"), spec.argName, len(args))
+				if spec.promptArg {
+					return flagErrorf("mlab %s takes %s and at most one PROMPT (quote it), got %d arguments", spec.name(), spec.argName, len(args))
+				}
+				return flagErrorf("mlab %s takes %s %s argument (quote it), got %d", spec.name(), cmp.Or(spec.argCount, "one"), spec.argName, len(args))
 			}
 			return nil
 		},
@@ -159,7 +218,7 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 			return runJobCmd(cmd.Context(), opts)
 		},
 	}
-	opts.addFlags(cmd.Flags())
+	addSpecFlags(cmd, opts)
 	if spec.endpoint != nil && spec.v7 != nil {
 		cmd.Flags().StringVar(&opts.apiFlag, "api", "auto", "ModelsLab API: auto (by --model, see mlab help models), v6 or v7")
 		_ = cmd.RegisterFlagCompletionFunc("api", cobra.FixedCompletions([]string{"auto", "v6", "v7"}, cobra.ShellCompDirectiveNoFileComp))
@@ -186,14 +245,23 @@ func newJobCmd(f *Factory, spec *jobSpec, runF func(context.Context, *JobCmdOpti
 // check validates the argument and the flags (usage errors exit 2).
 func (o *JobCmdOptions) check(args []string) error {
 	spec := o.spec
-	if len(args) == 1 {
+	if len(args) >= 1 {
 		o.Arg = args[0]
 		if strings.TrimSpace(o.Arg) == "" {
 			return flagErrorf("the %s is empty", strings.ToLower(spec.argName))
 		}
 	}
+	if len(args) == 2 {
+		if o.changed["prompt"] {
+			return flagErrorf("give the prompt once: as the PROMPT argument or with --prompt, not both")
+		}
+		*o.values["prompt"], o.changed["prompt"] = args[1], true
+	}
 	for _, ff := range spec.flags {
-		if len(ff.choices) > 0 && (o.changed[ff.flag] || ff.def != "") && !contains(ff.choices, o.value(ff.flag)) {
+		if v := o.value(ff.flag); len(ff.choices) > 0 && (o.changed[ff.flag] || ff.def != "") && !contains(ff.choices, v) {
+			if c := closest(v, ff.choices); c != "" {
+				return flagErrorf("--%s %q: did you mean %s?", ff.flag, v, c)
+			}
 			return flagErrorf("--%s must be one of %s", ff.flag, strings.Join(ff.choices, ", "))
 		}
 	}
@@ -218,7 +286,7 @@ func (o *JobCmdOptions) check(args []string) error {
 // addFlags defines the spec's field flags.
 func (o *JobCmdOptions) addFlags(fl *pflag.FlagSet) {
 	for _, ff := range o.spec.flags {
-		if ff.typed {
+		if ff.numeric() {
 			o.typed[ff.flag] = typedFlag(fl, ff)
 			continue
 		}
@@ -234,12 +302,34 @@ func (o *JobCmdOptions) addFlags(fl *pflag.FlagSet) {
 		if len(ff.choices) > 0 {
 			usage += " (" + strings.Join(ff.choices, "|") + ")"
 		}
-		fl.StringVarP(&v, ff.flag, ff.short, ff.def, usage)
 		if ff.kind == kBool {
-			fl.Lookup(ff.flag).NoOptDefVal = "true"
+			fl.VarPF(&boolText{&v}, ff.flag, ff.short, usage).NoOptDefVal = "true"
+			continue
 		}
+		fl.StringVarP(&v, ff.flag, ff.short, ff.def, usage)
+	}
+	fl.SetNormalizeFunc(aliasNormalizer(fl))
+	if o.spec.promptArg {
+		_ = fl.MarkHidden("prompt") // the PROMPT argument's other spelling
 	}
 }
+
+// boolText is a kBool flag's value: a bool flag whose value is kept as
+// the text "true" or "false" ("" when not given).
+type boolText struct{ v *string }
+
+func (b *boolText) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*b.v = strconv.FormatBool(v)
+	return nil
+}
+
+func (b *boolText) String() string   { return *b.v }
+func (b *boolText) Type() string     { return "bool" }
+func (b *boolText) IsBoolFlag() bool { return true }
 
 // typedFlag defines a typed flag and returns where its value lands.
 func typedFlag(fl *pflag.FlagSet, ff fieldFlag) any {
@@ -283,7 +373,7 @@ func (o *JobCmdOptions) body(v string) (map[string]any, error) {
 		b[o.spec.argField] = o.Arg
 	}
 	for _, ff := range o.spec.flags {
-		if ff.typed {
+		if ff.numeric() {
 			if v, send := o.typedValue(ff); send && ff.field != "" {
 				b[ff.field] = v
 			}
@@ -308,18 +398,8 @@ func (o *JobCmdOptions) body(v string) (map[string]any, error) {
 				return nil, flagErrorf("--%s: %v", ff.flag, unwrapPathError(err))
 			}
 			b[ff.field] = strings.TrimRight(string(data), "\n")
-		case kInt, kFloat, kBool:
-			v, err := fieldValue(raw, nil)
-			if err != nil {
-				return nil, flagErrorf("--%s: %v", ff.flag, err)
-			}
-			if s, isText := v.(string); isText {
-				return nil, flagErrorf("--%s %q: want a %s", ff.flag, s, kindName(ff.kind))
-			}
-			if _, isBool := v.(bool); isBool != (ff.kind == kBool) {
-				return nil, flagErrorf("--%s %q: want a %s", ff.flag, raw, kindName(ff.kind))
-			}
-			b[ff.field] = v
+		case kBool:
+			b[ff.field] = raw == "true"
 		}
 	}
 	extra, err := parseFields(o.Job.Fields, o.Job.RawFields, o.f.IO.In)
@@ -330,18 +410,6 @@ func (o *JobCmdOptions) body(v string) (map[string]any, error) {
 		b[k] = v
 	}
 	return b, nil
-}
-
-func kindName(k fieldKind) string {
-	switch k {
-	case kInt:
-		return "whole number"
-	case kFloat:
-		return "number"
-	case kBool:
-		return "true or false"
-	}
-	return "value"
 }
 
 func runJobCmd(ctx context.Context, o *JobCmdOptions) error {

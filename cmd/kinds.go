@@ -36,22 +36,22 @@ go in with -F. --api v6|v7 forces the API (mlab help models).`,
 	timeout: time.Hour,
 	flags: []fieldFlag{
 		{flag: "model", short: "m", field: "model_id", def: "wan2.2", usage: "model_id (wan2.2, ltx-2.3, svd, ...)"},
-		{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out"},
-		{flag: "init-image", field: "init_image", usage: "input image URL or local file (img2video)"},
+		qNegPrompt,
+		{flag: "init-image", field: "init_image", usage: "input image: URL or local file (img2video)"},
 		{flag: "ultra", usage: "use the ultra endpoints (text2video_ultra / img2video_ultra)", kind: kBool},
-		{flag: "width", field: "width", kind: kInt, usage: "width in pixels"},
-		{flag: "height", field: "height", kind: kInt, usage: "height in pixels"},
-		{flag: "num-frames", field: "num_frames", kind: kInt, usage: "number of frames"},
-		{flag: "fps", field: "fps", kind: kInt, usage: "frames per second"},
+		qWidth,
+		qHeight,
+		{flag: "num-frames", field: "num_frames", kind: kInt, positive: true, usage: "number of frames"},
+		{flag: "fps", field: "fps", kind: kInt, positive: true, usage: "frames per second"},
 		{flag: "resolution", field: "resolution", usage: "resolution (v6 ultra: 480, 720; v7: e.g. 720p)"},
-		{flag: "init-video", field: "init_video", usage: "input video URL or local file (video to video, v7)"},
+		{flag: "init-video", field: "init_video", usage: "input video: URL or local file (video to video, v7)"},
 		{flag: "aspect-ratio", field: "aspect_ratio", usage: "aspect_ratio, e.g. 16:9 (v7)"},
-		{flag: "duration", field: "duration", usage: "length in seconds, e.g. 5 (v7 models take it as a string)"},
-		{flag: "steps", field: "num_inference_steps", kind: kInt, usage: "num_inference_steps"},
-		{flag: "guidance", field: "guidance_scale", kind: kFloat, usage: "guidance_scale"},
+		qDuration,
+		qSteps,
+		qGuidance,
 		{flag: "output-type", field: "output_type", usage: "output file type", choices: []string{"mp4", "gif"}},
 		{flag: "portrait", field: "portrait", kind: kBool, usage: "portrait orientation (ultra)"},
-		{flag: "seed", field: "seed", kind: kInt, usage: "seed (default random)"},
+		qSeed,
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) {
 		if o.set("init-video") {
@@ -93,6 +93,9 @@ go in with -F. --api v6|v7 forces the API (mlab help models).`,
 		if ep.Version() == "v7" {
 			if _, ok := body["model_id"]; !ok && ep.Name == "v7_video_to_video" {
 				body["model_id"] = "gen4_aleph"
+			}
+			if d, ok := body["duration"].(float64); ok {
+				body["duration"] = strconv.FormatFloat(d, 'f', -1, 64) // v7 takes it as text
 			}
 			return
 		}
@@ -193,7 +196,7 @@ v7 model (--model music_v1, sonauto_song) the job goes to
   $ mlab music "an upbeat afrobeat song" --model sonauto_song --wait -o out/`,
 	argField: "prompt", argName: "PROMPT",
 	flags: []fieldFlag{
-		{flag: "duration", field: "duration", kind: kInt, usage: "length in seconds (30-480)"},
+		qDuration,
 		{flag: "output-format", field: "output_format", usage: "audio format", choices: []string{"wav", "mp3", "flac"}},
 		{flag: "bitrate", field: "bitrate", usage: "bitrate, e.g. 320k"},
 		{flag: "init-audio", field: "init_audio", usage: "a reference track: URL or local file"},
@@ -217,7 +220,7 @@ you (--lyrics-generation PROMPT).`,
 		{flag: "lyrics", field: "lyrics", kind: kFile, usage: "read the lyrics from `FILE`"},
 		{flag: "lyrics-generation", field: "lyrics_generation", kind: kBool, usage: "write lyrics from PROMPT"},
 		{flag: "caption", field: "caption", usage: "style: voice, genre, instruments"},
-		{flag: "duration", field: "duration", kind: kInt, usage: "length in seconds (30-480)"},
+		qDuration,
 		{flag: "language", field: "language", usage: "language of the vocals"},
 		{flag: "instrumental", field: "instrumental", kind: kBool, usage: "no vocals"},
 	},
@@ -244,12 +247,12 @@ var threeDSpec = &jobSpec{
   $ mlab 3d --init-image chair.jpg --output-format obj --wait -o out/`,
 	argField: "prompt", argName: "PROMPT", argOptional: true,
 	flags: []fieldFlag{
-		{flag: "init-image", field: "init_image", usage: "input image URL or local file (image_to_3d)"},
+		{flag: "init-image", field: "init_image", usage: "input image: URL or local file (image_to_3d)"},
 		{flag: "output-format", field: "output_format", usage: "model format", choices: []string{"glb", "obj", "stl", "ply"}},
-		{flag: "resolution", field: "resolution", kind: kInt, usage: "resolution"},
-		{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
-		{flag: "steps", field: "num_inference_steps", kind: kInt, usage: "num_inference_steps"},
-		{flag: "guidance", field: "guidance_scale", kind: kFloat, usage: "guidance_scale"},
+		{flag: "resolution", field: "resolution", usage: "resolution, e.g. 512"},
+		qSeed,
+		qSteps,
+		qGuidance,
 		{flag: "remove-bg", field: "remove_bg", kind: kBool, usage: "remove the input's background"},
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) {
@@ -258,6 +261,7 @@ var threeDSpec = &jobSpec{
 		}
 		return "text_to_3d", nil
 	},
+	adjust:   func(o *JobCmdOptions, ep api.Endpoint, body map[string]any) { numbersOnV6(body, "resolution") },
 	validate: needsPromptOrImage("3d"),
 }
 
@@ -280,11 +284,11 @@ as --model in later jobs. A failed training exits 1 with the API's logs.`,
 		{flag: "instance-prompt", field: "instance_prompt", usage: "prompt with your subject's token, e.g. \"photo of ambika0 man\""},
 		{flag: "class-prompt", field: "class_prompt", usage: "the class, e.g. \"photo of a man\""},
 		{flag: "base-model", usage: "LoRA: base_model_type (normal, sdxl); DreamBooth: base_model_id"},
-		{flag: "steps", field: "max_train_steps", kind: kInt, usage: "max_train_steps"},
+		qSteps.with("max_train_steps", "number of training steps (max_train_steps)"),
 		{flag: "training-type", field: "training_type", usage: "men, women, couple or null"},
 		{flag: "lora-type", field: "lora_type", usage: "lora or lycoris", choices: []string{"lora", "lycoris"}},
-		{flag: "negative-prompt", field: "negative_prompt", usage: "negative prompt"},
-		{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
+		qNegPrompt,
+		qSeed,
 		{flag: "dreambooth", kind: kBool, usage: "train a DreamBooth model (fine_tune) instead of a LoRA"},
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) {
@@ -344,25 +348,26 @@ func editSpec() *jobSpec {
 	}
 	sort.Strings(ops)
 	return &jobSpec{
-		use:   "edit OPERATION",
+		use:   "edit OPERATION [PROMPT]",
 		short: "Edit images: remove background, upscale, outpaint, object removal, ...",
 		long: `Edit an image with one of ModelsLab's image-editing endpoints. The image goes
 in with --image (a URL or a local file, uploaded first); it is sent as the
-field the operation needs (image or init_image). Other fields go in with their
-flags or -F key=value.
+field the operation needs (image or init_image). The operations that take a
+prompt (outpaint, inpaint, ...) take it as PROMPT. Other fields go in with
+their flags or -F key=value.
 
 Operations:
 ` + strings.Join(lines, "\n"),
 		example: `  $ mlab edit removebg_mask --image photo.jpg --wait -o out/
   $ mlab edit super_resolution --image https://example.com/small.png -F scale=4 --wait -o out/
-  $ mlab edit outpaint --image room.png --prompt "a wider view of the room" --wait -o out/`,
-		argField: "", argName: "OPERATION",
+  $ mlab edit outpaint "a wider view of the room" --image room.png --wait -o out/`,
+		argField: "", argName: "OPERATION", promptArg: true,
 		flags: []fieldFlag{
 			{flag: "image", usage: "the input image: URL or local file"},
 			{flag: "mask-image", field: "mask_image", usage: "mask image: URL or local file"},
 			{flag: "prompt", field: "prompt", usage: "prompt (outpaint, inpaint, ...)"},
-			{flag: "negative-prompt", field: "negative_prompt", usage: "negative prompt"},
-			{flag: "seed", field: "seed", kind: kInt, usage: "seed"},
+			qNegPrompt,
+			qSeed,
 		},
 		// The image goes under the field the operation requires.
 		adjust: func(o *JobCmdOptions, ep api.Endpoint, body map[string]any) {
@@ -379,7 +384,7 @@ Operations:
 		},
 		endpoint: func(o *JobCmdOptions) (string, error) {
 			if !contains(ops, o.Arg) {
-				return "", flagErrorf("unknown operation %q; one of: %s", o.Arg, strings.Join(ops, ", "))
+				return "", unknownValue("operation", o.Arg, ops, "see 'mlab edit --help' for the operations")
 			}
 			return o.Arg, nil
 		},

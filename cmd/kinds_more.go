@@ -175,7 +175,7 @@ eleven_sound_effect) on /api/v7/voice/sound-generation, where --duration
   $ mlab sfx "rain on a tin roof" --model eleven_sound_effect --duration 10 --wait -o out/`,
 	argField: "prompt", argName: "PROMPT",
 	flags: []fieldFlag{
-		{flag: "duration", kind: kFloat, typed: true, positive: true, usage: "length in seconds"},
+		qDuration.with(""), // its field depends on the API (adjust)
 		{flag: "output-format", field: "output_format", usage: "audio format", choices: []string{"wav", "mp3"}},
 		{flag: "model", short: "m", field: "model_id", usage: "model_id (v7: eleven_sound_effect)"},
 	},
@@ -231,9 +231,9 @@ to pick the face in the video). Each takes a URL or a local file.`,
 	timeout: time.Hour,
 	flags: []fieldFlag{
 		{flag: "init-image", field: "init_image", usage: "init_image: the face image (URL or local file)"},
-		{flag: "target-image", field: "target_image", usage: "target_image: the image whose faces change"},
-		{flag: "init-video", field: "init_video", usage: "init_video: the video whose faces change"},
-		{flag: "reference-image", field: "reference_image", usage: "reference_image: which face of the video (specific_video_swap)"},
+		{flag: "target-image", field: "target_image", usage: "target_image: the image whose faces change (URL or local file)"},
+		{flag: "init-video", field: "init_video", usage: "init_video: the video whose faces change (URL or local file)"},
+		{flag: "reference-image", field: "reference_image", usage: "reference_image: which face of the video (URL or local file; specific_video_swap)"},
 		{flag: "all", kind: kBool, usage: "swap every face of --target-image (multiple_face_swap)"},
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) {
@@ -293,11 +293,11 @@ ModelsLab's interior endpoints. --op picks one:
 		{flag: "op", def: "make", usage: "operation", choices: []string{"make", "room-decorator", "floor-planning", "scenario", "exterior-restorer", "object-removal", "mixer"}},
 		{flag: "object-name", field: "object_name", usage: "what to remove (object-removal)"},
 		{flag: "object-image", field: "object_image", usage: "the object to place: URL or local file (mixer)"},
-		{flag: "negative-prompt", short: "n", field: "negative_prompt", usage: "what to keep out"},
-		{flag: "strength", field: "strength", kind: kFloat, typed: true, positive: true, usage: "how far to move from the photo (0-1)"},
-		{flag: "steps", field: "num_inference_steps", kind: kInt, typed: true, positive: true, usage: "num_inference_steps"},
-		{flag: "guidance", field: "guidance_scale", kind: kFloat, typed: true, positive: true, usage: "guidance_scale"},
-		{flag: "seed", field: "seed", kind: kInt64, typed: true, usage: "seed"},
+		qNegPrompt,
+		{flag: "strength", field: "strength", kind: kFloat, positive: true, usage: "how far to move from the photo (0-1)"},
+		qSteps,
+		qGuidance,
+		qSeed,
 	},
 	endpoint: func(o *JobCmdOptions) (string, error) { return interiorOps[o.value("op")], nil },
 	validate: func(o *JobCmdOptions) error {

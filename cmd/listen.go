@@ -27,6 +27,7 @@ func webhookCommands(f *Factory) []*cobra.Command {
 type ListenOptions struct {
 	f *Factory
 
+	Out            OutputFlags   // --jq, --template (each delivery's JSON line)
 	Tunnel         string        // --tunnel auto|ngrok|local (none is refused)
 	PublicURL      string        // --public-url
 	Listen         string        // --listen ADDR
@@ -69,8 +70,8 @@ Receiver (--tunnel, as for job commands):
           --public-url, your own URL. An explicit --listen means loopback.
   ngrok   the ngrok tunnel, or exit 4 with the reason
   local   a loopback listener on --listen (default 127.0.0.1:<random port>)
---public-url URL is your own reverse proxy or tunnel forwarding to --listen;
-the token is appended to it. (--tunnel none opens nothing: not for listen.)
+  url     your own --public-url (a reverse proxy or tunnel forwarding to
+          --listen); the token is appended to it. --public-url alone means url. (--tunnel none opens nothing: not for listen.)
 
 Each delivery is answered 200 at once; showing, recording and forwarding
 happen afterwards, from a queue, so they never delay the answer. When that
@@ -140,16 +141,17 @@ Exit status:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Tunnel, "tunnel", "", "receiver: auto, ngrok or local (env MLAB_TUNNEL; default auto)")
+	fl.StringVar(&opts.Tunnel, "tunnel", "", "receiver: auto, ngrok, local or url (your --public-url) (env MLAB_TUNNEL; default auto)")
 	fl.StringVar(&opts.PublicURL, "public-url", "", "your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
 	fl.StringVar(&opts.Listen, "listen", "", "local `ADDR` to listen on (default 127.0.0.1:<random port>)")
-	fl.DurationVar(&opts.TunnelWait, "tunnel-timeout", 15*time.Second, "how long the ngrok tunnel may take to come up")
+	durationFlag(fl, &opts.TunnelWait, "tunnel-timeout", 15*time.Second, "how long the ngrok tunnel may take to come up")
 	fl.StringVar(&opts.Token, "token", "", "fixed path `TOKEN` ending the webhook URL (default: a fresh random one)")
 	fl.BoolVar(&opts.PrintURL, "print-url", false, "also print the webhook URL alone on stdout, then keep listening")
 	fl.BoolVar(&opts.JSON, "json", false, "one JSON object per delivery on stdout (the default when stdout is not a terminal)")
+	addFilterFlags(fl, &opts.Out)
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "on a terminal, show each delivery's headers and pretty-printed body")
 	fl.StringVar(&opts.ForwardTo, "forward-to", "", "relay every delivery to your app at `URL`")
-	fl.DurationVar(&opts.ForwardTimeout, "forward-timeout", 30*time.Second, "how long the app may take to answer a forwarded delivery")
+	durationFlag(fl, &opts.ForwardTimeout, "forward-timeout", 30*time.Second, "how long the app may take to answer a forwarded delivery")
 	fl.StringVar(&opts.Record, "record", "", "append every delivery to `FILE` as JSON lines (for mlab replay)")
 	fl.IntVar(&opts.Count, "count", 0, "exit after `N` deliveries (0: run until Ctrl-C)")
 	return cmd
@@ -206,7 +208,7 @@ func (o *ListenOptions) validateTunnel() error {
 		return flagErrorf("--tunnel none opens no receiver, and mlab listen needs one: use auto, ngrok or local")
 	case receiver.ModeURL:
 		if o.PublicURL == "" {
-			return flagErrorf("--tunnel url needs --public-url")
+			return flagErrorf("--tunnel url needs --public-url (your own public URL that forwards to --listen)")
 		}
 	case receiver.ModeNgrok, receiver.ModeLocal:
 		if o.PublicURL != "" {
@@ -246,6 +248,7 @@ func runListen(ctx context.Context, o *ListenOptions) error {
 		defer rec.Close()
 	}
 	v := newListenView(o.f.IO, o.JSON, o.Verbose)
+	v.filter = o.Out.jsonFilter()
 	defer v.close() // last: a terminal that reads nothing is given up on
 	eng := webhook.New(webhook.Options{
 		Count: o.Count, Recorder: rec, DrainBound: o.drainBound, Observer: v,

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mlabcli/mlab/internal/jsonfilter"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/webhook"
 )
@@ -39,6 +40,7 @@ type listenView struct {
 	ios     *output.IOStreams
 	json    bool // JSON lines: --json, or stdout is not a terminal
 	verbose bool
+	filter  *jsonfilter.Filter // --jq, --template: applied to each JSON line
 
 	out, err *termWriter
 }
@@ -79,6 +81,15 @@ func shown(s string) string { return output.Safe(webhook.Clip(s, maxShownField))
 
 // Delivered shows a delivery: its JSON line, or its human line.
 func (v *listenView) Delivered(p *webhook.Processed) {
+	if v.json && v.filter != nil {
+		text, err := v.filter.Text(p.Line, v.ios.IsStdoutTTY())
+		if err != nil {
+			v.warnf("%s (delivery at %s); listening goes on", output.Safe(err.Error()), p.Delivery.ReceivedAt.Format(time.TimeOnly))
+			return
+		}
+		v.writeOut(text)
+		return
+	}
 	if v.json {
 		v.writeOut(string(p.Line))
 		return

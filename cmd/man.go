@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -78,6 +79,9 @@ func runMan(root *cobra.Command, o *ManOptions) error {
 		}
 		sort.Strings(pages)
 		for _, p := range pages {
+			if err := tablesInPage(p); err != nil {
+				return fmt.Errorf("man: %w", err)
+			}
 			fmt.Fprintln(o.f.IO.Out, p)
 		}
 		o.f.IO.Infof("wrote %d man pages into %s", len(pages), o.Dir)
@@ -95,6 +99,46 @@ func runMan(root *cobra.Command, o *ManOptions) error {
 	if err := doc.GenMan(target, manHeader(o.f), &buf); err != nil {
 		return fmt.Errorf("man: %w", err)
 	}
-	_, err := o.f.IO.Out.Write(buf.Bytes())
+	_, err := o.f.IO.Out.Write(manTables(buf.Bytes()))
 	return err
+}
+
+func tablesInPage(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, manTables(b), 0o644)
+}
+
+// exitRow is a row of an "Exit status:" table in help text: "  CODE  text";
+// its continuation lines are indented further.
+var exitRow = regexp.MustCompile(`^  (\d+) +(.*)$`)
+
+// manTables keeps the "Exit status:" tables of the help as tables in
+// roff, which would fill their rows into one paragraph: one tagged
+// paragraph (.TP) per code.
+func manTables(roff []byte) []byte {
+	lines := strings.Split(string(roff), "\n")
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		out = append(out, lines[i])
+		if lines[i] != "Exit status:" {
+			continue
+		}
+		out = append(out, ".PD 0") // no blank line between the rows
+		for i+1 < len(lines) {
+			next := lines[i+1]
+			if m := exitRow.FindStringSubmatch(next); m != nil {
+				out = append(out, ".TP", ".B "+m[1], m[2])
+			} else if strings.HasPrefix(next, "   ") && len(out) > 0 && strings.TrimSpace(next) != "" {
+				out = append(out, strings.TrimSpace(next))
+			} else {
+				break
+			}
+			i++
+		}
+		out = append(out, ".PD")
+	}
+	return []byte(strings.Join(out, "\n"))
 }

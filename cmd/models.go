@@ -29,6 +29,7 @@ type ModelsOptions struct {
 	Refresh  bool
 	Sandbox  bool
 	Limit    int
+	Out      OutputFlags // --jq, --template
 }
 
 const modelsTopic = `Models, and which API runs them
@@ -127,6 +128,7 @@ With --json, one JSON object per model: {"model_id","name","provider",
 func addModelsCommon(cmd *cobra.Command, opts *ModelsOptions) {
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON on stdout")
+	addFilterFlags(fl, &opts.Out)
 	fl.BoolVar(&opts.Sandbox, "sandbox", false, "ask an in-process sandbox API (no key needed)")
 }
 
@@ -338,8 +340,7 @@ func writeModelsJSON(f *Factory, list []models.Model) error {
 			return fmt.Errorf("encode model: %w", err)
 		}
 	}
-	_, err := f.IO.Out.Write(buf.Bytes())
-	return err
+	return f.writeJSONLines(buf.Bytes(), "the model list")
 }
 
 func writeModelsTable(f *Factory, list []models.Model) error {
@@ -440,8 +441,7 @@ func writeDetailJSON(f *Factory, d *models.Detail) error {
 	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("encode model: %w", err)
 	}
-	_, err := f.IO.Out.Write(buf.Bytes())
-	return err
+	return f.writeJSONLines(buf.Bytes(), "the model list")
 }
 
 func writeDetail(f *Factory, d *models.Detail) error {

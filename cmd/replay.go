@@ -51,7 +51,8 @@ delivery and the round trip (with --json one object per delivery:
 
 Exit status:
   0    every delivery was answered 2xx
-  2    usage error (bad flags, unreadable FILE, nothing matches the filters)
+  2    usage error (bad flags, unreadable FILE, a FILE with lines but no
+       recorded delivery, nothing matches the filters)
   4    at least one delivery failed: no answer, or not 2xx`,
 		Example: `  $ mlab listen --record hooks.jsonl
   $ mlab replay hooks.jsonl --to http://localhost:3000/hooks/modelslab
@@ -79,7 +80,7 @@ Exit status:
 	fl.StringSliceVar(&opts.IDs, "id", nil, "only deliveries with this payload `ID` (repeatable)")
 	fl.StringSliceVar(&opts.TrackIDs, "track-id", nil, "only deliveries with this `TRACK_ID` (repeatable)")
 	fl.BoolVar(&opts.JSON, "json", false, "one JSON object per delivery sent, on stdout")
-	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long the receiver may take to answer each delivery")
+	durationFlag(fl, &opts.Timeout, "timeout", 30*time.Second, "how long the receiver may take to answer each delivery")
 	fl.BoolVar(&opts.KeepCredentials, "keep-credentials", false, "also send recorded credential headers (Authorization, Cookie, X-Api-Key, ...)")
 	return cmd
 }
@@ -201,16 +202,24 @@ func (o *ReplayOptions) readRecords() ([]webhook.Record, error) {
 	if o.File != "-" {
 		fh, err := os.Open(o.File)
 		if err != nil {
-			return nil, flagErrorf("read %s: %v", o.File, err)
+			return nil, flagErrorf("read %s: %v", o.File, unwrapPathError(err))
 		}
 		defer fh.Close()
 		in = fh
 	}
 	// A warning may quote the line (a JSON error names a header key).
-	warn := func(format string, a ...any) { o.f.IO.Warnf("%s", output.Safe(fmt.Sprintf(format, a...))) }
+	skipped := 0
+	warn := func(format string, a ...any) {
+		skipped++
+		o.f.IO.Warnf("%s", output.Safe(fmt.Sprintf(format, a...)))
+	}
 	recs, err := webhook.ReadRecords(in, warn)
 	if err != nil {
 		return nil, flagErrorf("read %s: %v", o.File, err)
+	}
+	if len(recs) == 0 && skipped > 0 {
+		return nil, &FlagError{Err: fmt.Errorf("%s holds no recorded delivery (%s skipped)", o.File, output.Plural(skipped, "line", "lines")),
+			Hint: "replay reads the JSON lines of mlab listen --record FILE (or mlab listen --json)"}
 	}
 	return recs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mlabcli/mlab/internal/jsonfilter"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
 )
@@ -41,16 +42,21 @@ func (f *Factory) result(o *runner.Outcome) *output.Result {
 }
 
 // printResult prints one job's result: JSON (with an "error" member when
-// errText is set: the job is done but not all of it arrived), or for
-// people, its untrusted texts made terminal-safe.
+// errText is set: the job is done but not all of it arrived) through the
+// running command's --jq or --template, or for people, its untrusted texts
+// made terminal-safe (with -q: only its paths, URLs or id).
 func (f *Factory) printResult(res *output.Result, asJSON bool, errText string) error {
+	out := f.outputFlags()
 	if !asJSON {
 		h := *res
 		h.ID, h.Message, h.ModelID = output.Safe(h.ID), output.Safe(h.Message), output.Safe(h.ModelID)
 		h.Output = safeAll(h.Output)
+		if out.quiet() {
+			return printQuiet(f.IO.Out, &h)
+		}
 		return output.PrintResult(f.IO, &h, false)
 	}
-	if errText == "" {
+	if errText == "" && out.jsonFilter() == nil {
 		return output.PrintResult(f.IO, res, true)
 	}
 	var buf bytes.Buffer
@@ -59,12 +65,94 @@ func (f *Factory) printResult(res *output.Result, asJSON bool, errText string) e
 	if err := enc.Encode(res); err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	if err := enc.Encode(errText); err != nil {
-		return fmt.Errorf("encode result: %w", err)
+	doc := buf.Bytes()
+	if errText != "" {
+		if err := enc.Encode(errText); err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		// Two lines, the object and the error's text: one object of both.
+		obj, text, _ := bytes.Cut(bytes.TrimRight(buf.Bytes(), "\n"), []byte("\n"))
+		doc = fmt.Appendf(nil, "%s,\"error\":%s}\n", bytes.TrimSuffix(obj, []byte("}")), text)
 	}
-	// Two lines, the object and the error's text: one object of both.
-	obj, text, _ := bytes.Cut(bytes.TrimRight(buf.Bytes(), "\n"), []byte("\n"))
-	_, err := fmt.Fprintf(f.IO.Out, "%s,\"error\":%s}\n", bytes.TrimSuffix(obj, []byte("}")), text)
+	what := "the result"
+	if res.ID != "" {
+		what = "the result of job " + output.Safe(res.ID) + " (see it with: mlab jobs view " + shellQuote(output.Safe(res.ID)) + " --json)"
+	}
+	return f.writeJSON(doc, what)
+}
+
+// writeJSON writes one JSON document (one line) on stdout, through the
+// running command's --jq or --template when there is one. A filter that
+// fails on it is reported here, naming what was being printed, and exits
+// 4 (see FilterError): callers that go on (a batch) still show it.
+func (f *Factory) writeJSON(doc []byte, what string) error {
+	jf := f.outputFlags().jsonFilter()
+	if jf == nil {
+		_, err := f.IO.Out.Write(doc)
+		return err
+	}
+	err := jf.Apply(context.Background(), f.IO.Out, doc, f.IO.IsStdoutTTY())
+	var fe *FilterError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	hint := "try the filter on the plain output: the same command with --json, piped to jq"
+	if what != "" {
+		hint = "it failed on " + what
+	}
+	output.PrintError(f.IO, errors.New(f.redact(err.Error())), f.redact(hint), ExitAPI, f.jsonErrors)
+	return quietExit(ExitAPI, err)
+}
+
+// printJSONValue writes v as one compact JSON line on stdout through the
+// running command's filter (commands that print JSON lines of their own:
+// jobs, models, listen).
+func (f *Factory) printJSONValue(v any, what string) error {
+	doc, err := jsonfilter.MarshalCompact(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	// What the API said (a message, meta) may echo the key.
+	return f.writeJSON([]byte(f.redact(string(doc))), what)
+}
+
+// writeJSONLines writes JSON lines (one document per line, as a command
+// encoded them) on stdout, each through the running command's filter.
+func (f *Factory) writeJSONLines(lines []byte, what string) error {
+	if f.outputFlags().jsonFilter() == nil {
+		_, err := f.IO.Out.Write(lines)
+		return err
+	}
+	for len(lines) > 0 {
+		line, rest, _ := bytes.Cut(lines, []byte("\n"))
+		lines = rest
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := f.writeJSON(append(append([]byte(nil), line...), '\n'), what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printQuiet prints a result for -q: the downloaded files, else the
+// output URLs, else a trained model's id, one per line; nothing on
+// stderr. (A job that is not done prints its id: see printOutcome.)
+func printQuiet(w io.Writer, r *output.Result) error {
+	lines := r.Files
+	if len(lines) == 0 {
+		lines = r.Output
+	}
+	if len(lines) == 0 && r.ModelID != "" {
+		lines = []string{r.ModelID}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
@@ -106,12 +194,21 @@ func printOutcome(f *Factory, o *runner.Outcome, err error, v outcomeView) error
 			return f.printResult(f.result(o), true, "")
 		}
 		fmt.Fprintln(ios.Out, output.Safe(o.ID))
-		ios.Infof("%s", v.Pending(o))
+		if !f.outputFlags().quiet() {
+			ios.Infof("%s", v.Pending(o))
+		}
 		return nil
 	case err == nil && v.Transcript && o.Status == runner.StatusSuccess:
 		return f.printTranscript(o, v)
 	case err == nil:
-		return f.printResult(f.result(o), v.JSON, "")
+		res := f.result(o)
+		if err := f.printResult(res, v.JSON, ""); err != nil {
+			return err
+		}
+		if o.Status == runner.StatusSuccess {
+			f.showResult(res)
+		}
+		return nil
 	}
 	var (
 		failed  *runner.FailedError
@@ -126,7 +223,9 @@ func printOutcome(f *Factory, o *runner.Outcome, err error, v outcomeView) error
 	// The id goes to stdout (or the JSON with its status) so that a script
 	// keeps it; stderr says how to follow up.
 	if v.JSON {
-		if perr := f.printResult(f.result(o), true, ""); perr != nil {
+		// A filter that failed on it has been reported: the job's own
+		// error decides the exit code.
+		if perr := f.printResult(f.result(o), true, ""); perr != nil && !isQuiet(perr) {
 			return perr
 		}
 	} else if stopped != nil {

@@ -11,14 +11,16 @@ const exitCodesHelp = `Exit status:
   1    the job failed (the API said failed/error)
   2    usage or configuration error
   3    timed out waiting (the job id is printed; the job may still finish)
-  4    API or network error (unreachable, 5xx after retries, 401/402, 429 exhausted)
-  130  interrupted (Ctrl-C; the job id is printed)`
+  4    API, network or I/O error (unreachable, 5xx after retries, 401/402,
+       429 exhausted, a download or a file that could not be written)
+  130  interrupted (Ctrl-C; the job id is printed)
+  143  terminated (SIGTERM; the job id is printed)`
 
 const environmentHelp = `Environment:
   MODELSLAB_API_KEY    API key (--api-key wins; the config file is the fallback)
   MODELSLAB_BASE_URL   API base URL (default https://modelslab.com), e.g. a sandbox
   NGROK_AUTHTOKEN      ngrok authtoken: enables the embedded tunnel for webhooks
-  MLAB_TUNNEL          default for --tunnel (auto, ngrok, local, none)
+  MLAB_TUNNEL          default for --tunnel (auto, ngrok, local, url, none)
   MLAB_CONFIG_DIR      config directory (default: your user config dir + /mlab)
   MLAB_STATE_DIR       job journal directory (default ~/.local/state/mlab)
   NO_COLOR             disable colour
@@ -50,25 +52,32 @@ for people goes to stderr.
 		Version:       f.Build.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			f.started = true
 			// --json asks for JSON error lines too; this is the one place
-			// that decides it.
+			// that decides it (--jq and --template set --json).
 			if fl := cmd.Flags().Lookup("json"); fl != nil && fl.Value.String() == "true" {
 				f.jsonErrors = true
 			}
+			// --jq, --template, -q and the file flags (output_flags.go).
+			if err := applyOutputFlags(f, cmd); err != nil {
+				return err
+			}
+			f.IO.SetQuiet(f.outputFlags().quiet())
+			return nil
 		},
 	}
 	root.SetVersionTemplate(fmt.Sprintf("mlab version %s (commit %s, built %s)\n", f.Build.Version, f.Build.Commit, f.Build.Date))
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &FlagError{Err: err}
-	})
+	root.SetFlagErrorFunc(flagError)
+	// --version has no -v: -v is --verbose where a command has one.
+	root.Flags().Bool("version", false, "print mlab's version")
 	root.PersistentFlags().StringVar(&f.apiKeyFlag, "api-key", "", "ModelsLab API key (prefer MODELSLAB_API_KEY: flags end up in shell history)")
 	root.PersistentFlags().BoolVar(&f.debug, "debug", false, "log API calls, tunnel and webhook events to stderr (keys redacted)")
 
 	addCommands(root, f)
+	registerCompletions(root, f)
 	root.SetHelpCommandGroupID("tools")
 	root.SetCompletionCommandGroupID("tools")
 	return root
@@ -113,6 +122,7 @@ func addCommands(root *cobra.Command, f *Factory) {
 	}
 	for _, c := range append([]*cobra.Command{
 		newCmdSandbox(f, nil),
+		newCmdMCP(f, nil),
 	}, shipCommands(f)...) {
 		if c.Runnable() || c.HasSubCommands() {
 			c.GroupID = "tools"

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/mlabcli/mlab/internal/api"
@@ -69,8 +68,7 @@ func runRun(ctx context.Context, o *RunOptions) error {
 		for _, e := range api.Catalogue() {
 			names = append(names, e.Name)
 		}
-		sort.Strings(names)
-		return flagErrorf("unknown endpoint %q; one of: %s", o.Endpoint, strings.Join(names, ", "))
+		return unknownValue("endpoint", o.Endpoint, names, "see 'mlab run --help' for the endpoints")
 	}
 	params, err := parseParams(o.Params)
 	if err != nil {

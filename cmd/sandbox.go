@@ -3,9 +3,9 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"github.com/mlabcli/mlab/internal/output"
 	"time"
 
+	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/sandbox"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -35,15 +35,29 @@ header, HTTP 200 {"status":"error"} refusals without an id (model_id
 "provider-error", a missing field, or --v7-submit-error), and model
 discovery (GET /api/v7/models, /api/v6/model-search[/ID]).
 
+Job ids start at a random 9-digit number per sandbox (so that runs against
+fresh sandboxes do not reuse ids in your journal and output directories);
+--first-id fixes it.
+
+Big, slow outputs, to watch download progress offline: --file-size pads every
+output file to SIZE (e.g. 50MB) and --file-rate serves the files at RATE
+(e.g. 5MB/s), so a job's download takes SIZE/RATE seconds:
+  mlab sandbox --file-size 50MB --file-rate 5MB/s
+
 Point mlab (or your own code) at it with MODELSLAB_BASE_URL. The base URL is
 printed on stdout; requests and webhooks are logged on stderr. Job commands
-also take --sandbox, which starts one in-process for that run.`,
+also take --sandbox, which starts one in-process for that run (its jobs end
+with the command).`,
 		Example: `  $ mlab sandbox --addr 127.0.0.1:8765 --delay 5s &
-  $ MODELSLAB_BASE_URL=http://127.0.0.1:8765 MODELSLAB_API_KEY=test \
+  $ MODELSLAB_BASE_URL=http://127.0.0.1:8765 MODELSLAB_API_KEY=test-key \
       mlab img "a lighthouse" --wait --tunnel local
 
   # a webhook that never arrives: mlab must finish by polling
-  $ mlab sandbox --drop-webhooks`,
+  $ mlab sandbox --drop-webhooks
+
+  # 50 MB outputs served at 5 MB/s: ten seconds of download progress
+  $ mlab sandbox --file-size 50MB --file-rate 5MB/s --addr 127.0.0.1:8765 &
+  $ MODELSLAB_BASE_URL=http://127.0.0.1:8765 MODELSLAB_API_KEY=test-key mlab img x --wait -o out/`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -60,30 +74,31 @@ also take --sandbox, which starts one in-process for that run.`,
 // SandboxFlags binds the sandbox's knobs to fs; `mlab sandbox` and the
 // end-to-end test harness share it so they cannot drift apart.
 func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
-	fl.DurationVar(&o.Delay, "delay", 2*time.Second, "how long each job runs")
-	fl.DurationVar(&o.ETA, "eta", 0, "eta to report on submit (default: --delay)")
+	durationFlag(fl, &o.Delay, "delay", 2*time.Second, "how long each job runs")
+	durationFlag(fl, &o.ETA, "eta", 0, "eta to report on submit (default: --delay)")
 	fl.Float64Var(&o.ETAError, "eta-error", 0, "report each job's eta off by up to this share of its true duration (0.3: ±30%, seeded)")
-	fl.DurationVar(&o.SubmitDelay, "submit-delay", 0, "answer each generation submit this long after the job was created")
-	fl.Var(&byteSize{&o.FileSize}, "file-size", "pad every output file to at least `SIZE` (e.g. 50MB)")
-	fl.Var(&byteSize{&o.FileRate}, "file-rate", "serve output files at `RATE` bytes per second (e.g. 5MB/s; 0: full speed)")
+	durationFlag(fl, &o.SubmitDelay, "submit-delay", 0, "answer each generation submit this long after the job was created")
+	fl.Var(&byteSize{&o.FileSize}, "file-size", "pad every output file to at least `SIZE` (e.g. 50MB): big downloads offline")
+	fl.Var(&byteSize{&o.FileRate}, "file-rate", "serve output files at `RATE` bytes per second (e.g. 5MB/s; 0: full speed): slow downloads, to watch their progress")
+	fl.Int64Var(&o.FirstID, "first-id", 0, "first job `ID` (0: a random 9-digit one)")
 	fl.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
 	fl.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
-	fl.DurationVar(&o.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
+	durationFlag(fl, &o.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
 	fl.BoolVar(&o.Fail, "fail", false, "every job ends failed")
 	fl.StringVar(&o.FailMessage, "fail-message", "", "the reason failed jobs give")
 	fl.BoolVar(&o.Immediate, "immediate", false, "answer submits with the finished result at once")
 	fl.IntVar(&o.RateLimit, "rate-limit", 0, "answer the first N submits with 429 and retry_after")
-	fl.DurationVar(&o.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
+	durationFlag(fl, &o.RetryAfter, "retry-after", time.Second, "retry_after sent with --rate-limit")
 	fl.StringVar(&o.Key, "key", "", "accept only this API key (default: any non-empty key)")
 	fl.BoolVar(&o.StringIDs, "string-ids", false, "send ids as strings instead of integers")
 	fl.BoolVar(&o.V7SubmitError, "v7-submit-error", false, "answer every v7 submit like a provider refusal: HTTP 200 {\"status\":\"error\",\"code\":\"provider_error\"}, no id, no job")
 	fl.BoolVar(&o.CancelWorkflows, "cancel-workflows", false, "every workflow execution ends cancelled")
 	fl.StringVar(&o.WorkflowWebhookShape, "workflow-webhook-shape", "flat", "workflow webhook shape: flat or nested (both are documented)")
-	fl.DurationVar(&o.DelayMax, "delay-max", 0, "when above --delay, each job runs a random time between --delay and this")
+	durationFlag(fl, &o.DelayMax, "delay-max", 0, "when above --delay, each job runs a random time between --delay and this")
 	fl.Float64Var(&o.DropWebhookRate, "drop-webhook-rate", 0, "share of jobs (0-1) whose webhook is never sent")
 	fl.Float64Var(&o.DuplicateWebhookRate, "duplicate-webhook-rate", 0, "share of jobs (0-1) whose webhook is sent twice")
 	fl.Float64Var(&o.LateWebhookRate, "late-webhook-rate", 0, "share of jobs (0-1) whose webhook comes --late-webhook-delay after the job is done")
-	fl.DurationVar(&o.LateWebhookDelay, "late-webhook-delay", 10*time.Second, "how late a late webhook is")
+	durationFlag(fl, &o.LateWebhookDelay, "late-webhook-delay", 10*time.Second, "how late a late webhook is")
 	fl.Float64Var(&o.ProxyWebhookRate, "proxy-webhook-rate", 0, "share of jobs (0-1) whose success webhook lists proxy links instead of the announced future links")
 	fl.Float64Var(&o.FetchErrorRate, "fetch-error-rate", 0, "share of fetches (0-1) answered 500, 502 or 503 with a JSON or HTML body")
 	fl.IntVar(&o.HeadStatus, "head-status", 0, "answer every HEAD of an output file with this `STATUS` (403, 405: a CDN that refuses HEAD)")
@@ -110,9 +125,14 @@ func runSandbox(ctx context.Context, opts *SandboxOptions) error {
 		return &ConfigError{Msg: fmt.Sprintf("start sandbox on %s: %v", opts.Addr, err), Hint: "pick a free address with --addr (e.g. --addr 127.0.0.1:0)"}
 	}
 	defer srv.Close()
+	// The URL once: on stdout for scripts; stderr names it only when
+	// stdout is not the terminal that shows both.
 	fmt.Fprintln(ios.Out, base)
-	ios.Infof("sandbox API listening on %s (Ctrl-C to stop)", base)
-	ios.Infof("use it with: export MODELSLAB_BASE_URL=%s MODELSLAB_API_KEY=%s", base, keyHint(opts.Key))
+	if ios.IsStdoutTTY() && ios.IsStderrTTY() {
+		ios.Infof("sandbox API listening at the URL above (Ctrl-C to stop); set MODELSLAB_BASE_URL to it and MODELSLAB_API_KEY=%s", keyHint(opts.Key))
+	} else {
+		ios.Infof("sandbox API listening (Ctrl-C to stop); use it with: export MODELSLAB_BASE_URL=%s MODELSLAB_API_KEY=%s", base, keyHint(opts.Key))
+	}
 	<-ctx.Done()
 	ios.Infof("sandbox stopped")
 	return nil
@@ -122,7 +142,7 @@ func keyHint(k string) string {
 	if k != "" {
 		return "<the --key value>"
 	}
-	return "sandbox"
+	return "sandbox-key" // any key of MinKeyLength or more
 }
 
 // byteSize is a flag holding a size with units (output.ParseBytes).

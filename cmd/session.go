@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/mlabcli/mlab/internal/api"
+	"github.com/mlabcli/mlab/internal/config"
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/runner"
@@ -31,7 +32,7 @@ type apiChoice struct {
 // apiClient returns the API client for t, its base URL, and what closes it
 // (an in-process sandbox).
 func (f *Factory) apiClient(t apiChoice) (*api.Client, string, func(), error) {
-	cfg, err := f.Config()
+	cfg, err := f.configFor(t.Sandbox)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -64,7 +65,7 @@ func (f *Factory) apiClient(t apiChoice) (*api.Client, string, func(), error) {
 	if !t.Sandbox {
 		f.addSecret(key)
 	}
-	opts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version)}
+	opts := []api.Option{api.WithUserAgent("mlab/" + f.Build.Version), api.WithRetryNotify(f.showRetry)}
 	if w := f.DebugWriter(); w != nil {
 		opts = append(opts, api.WithDebug(w))
 	}
@@ -72,6 +73,20 @@ func (f *Factory) apiClient(t apiChoice) (*api.Client, string, func(), error) {
 		opts = append(opts, api.WithHTTPClient(f.seams.apiHTTP))
 	}
 	return api.New(baseURL, key, opts...), baseURL, closeFn, nil
+}
+
+// configFor is the configuration of a command; with sandbox (a --sandbox
+// run needs no key, no base URL, no config file) a broken or unreadable
+// config is passed over: only the environment's tunnel settings count.
+func (f *Factory) configFor(sandbox bool) (*config.Config, error) {
+	cfg, err := f.Config()
+	if err != nil && sandbox {
+		if w := f.DebugWriter(); w != nil {
+			fmt.Fprintf(w, "config not used with --sandbox: %v", err)
+		}
+		return &config.Config{Tunnel: f.Getenv(config.EnvTunnel), NgrokAuthtoken: f.Getenv(config.EnvNgrokToken)}, nil
+	}
+	return cfg, err
 }
 
 // resumeBaseError says why a journalled job is not polled with the key,
@@ -92,7 +107,7 @@ func (f *Factory) runnerOptions(o *JobOptions) runner.Options {
 		Wait: o.Wait, PollInterval: o.PollInterval, OutputDir: o.OutputDir, Started: o.started,
 		ProbeRate: cmp.Or(o.ProbeRate, -1), // the flag's 0 means off
 		Download: func(ctx context.Context, urls []string, dir string, d runner.DownloadOptions) ([]string, error) {
-			return output.Download(ctx, f.IO, urls, dir, output.DownloadOptions{Progress: d.Progress, ExpectMedia: d.Media, MaxBytes: o.maxBytes})
+			return output.Download(ctx, f.IO, urls, dir, o.Out.download(output.DownloadOptions{Progress: d.Progress, ExpectMedia: d.Media, MaxBytes: o.maxBytes}, d))
 		},
 	}
 	if w := f.DebugWriter(); w != nil {
@@ -105,7 +120,7 @@ func (f *Factory) runnerOptions(o *JobOptions) runner.Options {
 // and the function that closes it all in reverse order (receiver, then the
 // journal, then an in-process sandbox).
 func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) (*runner.Runner, func(), error) {
-	cfg, err := f.Config()
+	cfg, err := f.configFor(o.Sandbox)
 	if err != nil {
 		return nil, nil, err
 	}

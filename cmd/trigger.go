@@ -105,7 +105,7 @@ Exit status:
 	fl.BoolVar(&opts.Print, "print", false, "print the payload on stdout (and send it only if --to is given)")
 	fl.StringVar(&opts.To, "to", "", "send the webhook to `URL`")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as one JSON object on stdout")
-	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "how long the receiver may take to answer")
+	durationFlag(fl, &opts.Timeout, "timeout", 30*time.Second, "how long the receiver may take to answer")
 	return cmd
 }
 

@@ -41,6 +41,7 @@ type WaitOptions struct {
 	// was sent and never answered (they may have been paid for).
 	ResubmitUnknown bool
 	MaxDownload     string
+	Out             OutputFlags // --jq, --template, -q (and for wait the file flags)
 
 	maxBytes int64
 }
@@ -98,6 +99,9 @@ expire (temporary ones after 24 h), so download promptly.
 			if opts.ResubmitUnknown && opts.Batch == "" {
 				return flagErrorf("--resubmit-unknown goes with --batch")
 			}
+			if opts.Batch == "" && cmd.Flags().Changed("concurrency") {
+				f.IO.Warnf("--concurrency does nothing without --batch")
+			}
 			if err := checkDownloadFlags(opts.OutputDir, opts.MaxDownload, &opts.maxBytes); err != nil {
 				return err
 			}
@@ -113,8 +117,9 @@ expire (temporary ones after 24 h), so download promptly.
 	addResumeFlags(cmd, opts)
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.OutputDir, "output-dir", "o", "", "download the outputs into `DIR` and print their paths")
-	fl.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long, downloads included (exit 3; the job goes on)")
-	fl.DurationVar(&opts.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
+	addOutputFlags(fl, &opts.Out)
+	durationFlag(fl, &opts.Timeout, "timeout", 30*time.Minute, "give up after this long, downloads included (exit 3; the job goes on)")
+	durationFlag(fl, &opts.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
 	fl.StringVar(&opts.Batch, "batch", "", "resume every unfinished job of batch `BATCH_ID`")
 	fl.IntVar(&opts.Concurrency, "concurrency", 50, "with --batch: jobs polled at once")
 	fl.BoolVar(&opts.ResubmitUnknown, "resubmit-unknown", false, "with --batch: submit again the lines whose submit got no answer (they may have been paid for)")
@@ -144,7 +149,9 @@ processing (exit 0). The journal is updated when the job turns out finished
 		},
 	}
 	addResumeFlags(cmd, opts)
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", time.Minute, "give up after this long (exit 4)")
+	addFilterFlags(cmd.Flags(), &opts.Out)
+	addQuietFlag(cmd.Flags(), &opts.Out, "print only the job's output URLs when it is done, else its id")
+	durationFlag(cmd.Flags(), &opts.Timeout, "timeout", time.Minute, "give up after this long (exit 4)")
 	return cmd
 }
 
@@ -195,7 +202,7 @@ func (o *WaitOptions) flagEntry() (journal.Entry, error) {
 	name := o.Endpoint
 	if name == "" {
 		if name = kindEndpoints[o.Kind]; name == "" {
-			return journal.Entry{}, flagErrorf("--kind %q: one of %s", o.Kind, strings.Join(kindNames(), ", "))
+			return journal.Entry{}, unknownValue("--kind", o.Kind, kindNames(), "")
 		}
 	}
 	cfg, err := o.f.Config()
@@ -242,6 +249,9 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 		}
 	}
 	jo := o.jobOptions()
+	if !j.Entry.SubmittedAt.IsZero() {
+		jo.started = j.Entry.SubmittedAt // its time counts from the submit
+	}
 	offline = offline && (j.Entry.Finished() || j.Entry.ID == "")
 	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, offline, jr, "")
 	if err != nil {
@@ -254,7 +264,7 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 // jobOptions are the job options of a resume.
 func (o *WaitOptions) jobOptions() *JobOptions {
 	jo := &JobOptions{Wait: true, OutputDir: o.OutputDir, JSON: o.JSON, Timeout: o.Timeout, PollInterval: o.PollInterval, ProbeRate: links.DefaultRate,
-		Batch: o.Batch, Concurrency: o.Concurrency, maxBytes: o.maxBytes, started: time.Now()}
+		Batch: o.Batch, Concurrency: o.Concurrency, maxBytes: o.maxBytes, started: time.Now(), Out: o.Out}
 	if jo.PollInterval <= 0 {
 		jo.PollInterval = job.DefaultPollInterval
 	}
@@ -267,8 +277,13 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	return o.resume(ctx, true, func(ctx context.Context, j *runner.Job, r *runner.Runner) (*runner.Outcome, outcomeView, error) {
 		out, err := r.Run(ctx, j, ui)
 		return out, outcomeView{
-			JSON:   o.JSON,
-			Resume: func(out *runner.Outcome) string { return resumeHint(r, j, out, o.OutputDir, o.JSON) },
+			JSON: o.JSON,
+			Resume: func(out *runner.Outcome) string {
+				if out.TrackID == "" {
+					return "it keeps running at ModelsLab; resume with: mlab wait " + shellQuote(output.Safe(o.Ref)) + o.describedBy() + resumeFlags(o.OutputDir, o.JSON)
+				}
+				return resumeHint(r, j, out, o.OutputDir, o.JSON)
+			},
 		}, err
 	})
 }
@@ -297,4 +312,20 @@ func (o *WaitOptions) resume(ctx context.Context, offline bool, do func(context.
 	defer closeAll()
 	out, view, err := do(ctx, j, r)
 	return printOutcome(o.f, out, err, view)
+}
+
+// describedBy repeats the flags that describe a job not in the journal
+// (--kind, --endpoint, -p), for a resume hint.
+func (o *WaitOptions) describedBy() string {
+	s := ""
+	if o.Kind != "" {
+		s += " --kind " + shellQuote(o.Kind)
+	}
+	if o.Endpoint != "" {
+		s += " --endpoint " + shellQuote(o.Endpoint)
+	}
+	for _, p := range o.Params {
+		s += " -p " + shellQuote(p)
+	}
+	return s
 }

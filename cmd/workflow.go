@@ -84,7 +84,7 @@ func bodyFromInput(file string, typed, raw []string, stdin interface{ Read([]byt
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return nil, flagErrorf("--input: %v", unwrapPathError(err))
+			return nil, flagErrorf("--input %s: %v", file, unwrapPathError(err))
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()

@@ -48,6 +48,7 @@ type Client struct {
 	maxWait     time.Duration
 	sleep       func(ctx context.Context, d time.Duration) error
 	now         func() time.Time
+	retryNotify func(RetryEvent) // WithRetryNotify; nil: none
 }
 
 // Option configures a Client.
@@ -259,6 +260,7 @@ func retry[T any](ctx context.Context, c *Client, attempts int, op string, rq re
 			}
 			return zero, c.errorFrom(op, x)
 		}
+		c.notifyRetry(op, attempt, wait, x)
 		if err := c.sleep(ctx, wait); err != nil {
 			return zero, fmt.Errorf("%s: %w", op, err)
 		}

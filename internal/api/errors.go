@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -104,7 +105,11 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		cause := e.Err
+		if ue, ok := cause.(*url.Error); ok {
+			cause = ue.Err // its method and URL say again what Op says
+		}
+		b.WriteString(cause.Error())
 	}
 	if e.Kind == KindRateLimited && e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)

@@ -162,7 +162,7 @@ func UploadInputs(ctx context.Context, u Uploader, body map[string]any, inputs [
 				return &InputError{Field: in.Field, Path: in.Path, Err: pathReason(err)}
 			}
 			if url, err = u.Upload(ctx, data, mediaType(in.Path, data)); err != nil {
-				return fmt.Errorf("upload %s: %w", in.Path, err)
+				return &uploadError{path: in.Path, err: err}
 			}
 			urls[in.Path] = url
 			if uploaded != nil {
@@ -193,3 +193,15 @@ func mediaType(path string, data []byte) string {
 	}
 	return mt
 }
+
+// uploadError is a failed upload of path: the client's error, which
+// begins "upload", names the file once ("upload a.png: HTTP 401: ...").
+type uploadError struct {
+	path string
+	err  error
+}
+
+func (e *uploadError) Error() string {
+	return "upload " + e.path + ": " + strings.TrimPrefix(strings.TrimPrefix(e.err.Error(), "upload"), ": ")
+}
+func (e *uploadError) Unwrap() error { return e.err }

@@ -61,7 +61,51 @@ type Progress struct {
 	Fetches int           // fetch calls so far
 	Probes  int           // link probes so far
 	Stage   string        // the job's own stage when the API reports one (training stages, workflow states)
-	Note    string        // detail for --debug (why a webhook was ignored, a fetch error)
+	// StageIndex and StageCount place a training stage in the order a
+	// training walks them ("deploying_model" is 7 of 8); 0 when Stage is
+	// not one of them (see [StagePosition]).
+	StageIndex, StageCount int
+	// Log holds the lines of the job's log (a training's logs, split at
+	// their "/n" separators, see [SplitLogs]) that are new since the last
+	// report.
+	Log  []string
+	Note string // detail for --debug (why a webhook was ignored, a fetch error)
+	// RetryIn and Reason are set with phase "retrying": the next fetch is
+	// in RetryIn, after a failure of that kind ("rate limited", "HTTP
+	// 503", "unreachable", see api.RetryReason).
+	RetryIn time.Duration
+	Reason  string
+}
+
+// trainingStages are the stages a training walks, in order (the API's
+// training_status words).
+var trainingStages = []string{
+	"deploying_gpu", "training_started", "training_success", "trained_model_compressing",
+	"trained_model_uploading", "trained_model_uploaded", "deploying_model", "model_ready",
+}
+
+// StagePosition places a training stage: "deploying_model" is 7 of 8. It
+// returns 0, 0 for any other word (a workflow state, a failure).
+func StagePosition(stage string) (index, count int) {
+	if i := slices.Index(trainingStages, stage); i >= 0 {
+		return i + 1, len(trainingStages)
+	}
+	return 0, 0
+}
+
+// SplitLogs splits a training log into its lines: the API separates them
+// with a literal "/n" (and sometimes real newlines). Blank lines are
+// dropped, the others trimmed.
+func SplitLogs(logs string) []string {
+	var lines []string
+	for _, part := range strings.Split(logs, "/n") {
+		for _, line := range strings.Split(part, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
 }
 
 // Defaults for [Params].
@@ -148,6 +192,14 @@ func (e *FailedError) Error() string {
 	if e.Response.Stage != "" && !strings.Contains(msg, e.Response.Stage) {
 		msg = e.Response.Stage + ": " + msg
 	}
+	if strings.Contains(msg, "/n") {
+		// A training's logs: one line each, under the reason.
+		lines := SplitLogs(msg)
+		if len(lines) > 0 {
+			lines[0] = strings.TrimSuffix(lines[0], ":")
+		}
+		msg = strings.Join(lines, "\n  ")
+	}
 	return fmt.Sprintf("job %s failed: %s", e.ID, msg)
 }
 
@@ -164,6 +216,7 @@ type waiter struct {
 	probes    atomic.Int64
 	seen      map[[sha256.Size]byte]struct{} // hashes of the webhook bodies handled (duplicates)
 	lastStage string
+	logs      []string // the log lines reported so far
 
 	nextFetch  time.Duration // elapsed time of the next fetch (budget applied)
 	confirming *Event        // the webhook a fetch in flight or due is confirming
@@ -328,7 +381,6 @@ func (w *waiter) handleFetch(ctx context.Context, fd fetchDone) (*Result, error)
 		if fatal(fd.err) || w.failures >= MaxFetchFailures {
 			return nil, fd.err
 		}
-		w.report("retrying", fd.err.Error())
 		// Back off 1 s, 2 s, 4 s … or as long as the API asked.
 		wait := time.Second << min(w.failures-1, 5)
 		var ae *api.Error
@@ -336,6 +388,7 @@ func (w *waiter) handleFetch(ctx context.Context, fd fetchDone) (*Result, error)
 			wait = ae.RetryAfter
 		}
 		w.nextFetch = w.budgeted(max(now+wait, w.plan.next(now)))
+		w.emit(Progress{Phase: "retrying", Note: fd.err.Error(), RetryIn: w.nextFetch - now, Reason: api.RetryReason(fd.err)})
 		return nil, nil
 	}
 	w.failures = 0
@@ -362,7 +415,7 @@ func (w *waiter) handleFetch(ctx context.Context, fd fetchDone) (*Result, error)
 		w.nextFetch = w.budgeted(now + w.p.PollInterval)
 		return nil, nil
 	}
-	w.stage(resp.Stage, "polling")
+	w.stage(resp, "polling")
 	w.nextFetch = w.budgeted(w.plan.next(now))
 	return nil, nil
 }
@@ -492,7 +545,7 @@ func (w *waiter) handleEvent(ev Event) (res *Result, err error, confirm bool) {
 		}
 	case api.StateFailed:
 	default:
-		if !w.stage(hint.Stage, "webhook received") {
+		if !w.stage(hint, "webhook received") {
 			w.report("webhook received", "ignored: status "+hint.Status)
 		}
 		return nil, nil, false
@@ -502,6 +555,7 @@ func (w *waiter) handleEvent(ev Event) (res *Result, err error, confirm bool) {
 }
 
 func (w *waiter) result(resp *api.Response, via Via, at time.Time) *Result {
+	w.stage(resp, "done") // the last stage and log lines
 	return &Result{Response: resp, Via: via, Fetches: w.fetches, Probes: int(w.probes.Load()), Elapsed: time.Since(w.start), WebhookAt: at}
 }
 
@@ -513,23 +567,62 @@ func (w *waiter) ctxErr(parent context.Context) error {
 }
 
 func (w *waiter) report(phase, note string) {
-	if w.p.OnProgress != nil {
-		w.p.OnProgress(Progress{Elapsed: time.Since(w.start), ETA: w.p.ETA, Phase: phase, Fetches: w.fetches, Probes: int(w.probes.Load()), Stage: w.lastStage, Note: note})
-	}
+	w.emit(Progress{Phase: phase, Note: note})
 }
 
-// stage records a stage the API reported (a hint only: it never ends the
-// wait) and reports it when it is new. It returns whether stage was set.
-func (w *waiter) stage(stage, phase string) bool {
-	if stage == "" {
+// emit fills p's counters and stage and reports it.
+func (w *waiter) emit(p Progress) {
+	if w.p.OnProgress == nil {
+		return
+	}
+	p.Elapsed, p.ETA, p.Fetches, p.Probes, p.Stage = time.Since(w.start), w.p.ETA, w.fetches, int(w.probes.Load()), w.lastStage
+	p.StageIndex, p.StageCount = StagePosition(p.Stage)
+	w.p.OnProgress(p)
+}
+
+// stage records the stage and log lines an answer reported (a hint only:
+// they never end the wait) and reports them when they are new. It returns
+// whether the answer had a stage.
+func (w *waiter) stage(resp *api.Response, phase string) bool {
+	if resp == nil {
 		return false
 	}
-	if stage != w.lastStage {
-		w.lastStage = stage
-		w.report(phase, "stage "+stage)
+	fresh := w.newLogLines(SplitLogs(resp.Logs))
+	if resp.Stage != "" && resp.Stage != w.lastStage {
+		w.lastStage = resp.Stage
+		w.emit(Progress{Phase: phase, Note: "stage " + resp.Stage, Log: fresh})
+	} else if len(fresh) > 0 {
+		w.emit(Progress{Phase: phase, Log: fresh})
 	}
-	return true
+	return resp.Stage != ""
 }
+
+// newLogLines returns the lines of a log (the whole log so far, as the API
+// sends it) that were not reported yet, and remembers them.
+func (w *waiter) newLogLines(lines []string) []string {
+	if len(lines) == 0 {
+		return nil
+	}
+	var fresh []string
+	if len(lines) >= len(w.logs) && slices.Equal(lines[:len(w.logs)], w.logs) {
+		fresh = slices.Clone(lines[len(w.logs):])
+	} else {
+		// Not the log reported so far, grown: whatever is not in it.
+		for _, l := range lines {
+			if !slices.Contains(w.logs, l) {
+				fresh = append(fresh, l)
+			}
+		}
+	}
+	if len(lines) <= maxLogLines {
+		w.logs = lines
+	}
+	return fresh
+}
+
+// maxLogLines bounds the log a wait remembers (a hostile webhook could
+// send any amount).
+const maxLogLines = 1000
 
 // String summarises the result for debug output.
 func (r *Result) String() string {

@@ -395,6 +395,30 @@ func (j *Journal) List(f Filter) ([]Entry, error) {
 // directory), which also drops superseded records and unreadable lines;
 // a crash at any point leaves either the old or the new file.
 func (j *Journal) Prune(olderThan time.Time) (int, error) {
+	return j.compact("prune the journal", func(r *record) bool {
+		return r.finished() && r.SubmittedAt.Before(olderThan)
+	})
+}
+
+// Remove removes the jobs of entries (each matched by its ID and TrackID,
+// as Get and List return them) from the journal, finished or not, and
+// returns how many it removed; an entry that is not there is no error.
+// The log is rewritten as by Prune. A job removed while another process
+// still waits for it is not written back: that process's updates find
+// nothing (ErrNotFound).
+func (j *Journal) Remove(entries ...Entry) (int, error) {
+	keys := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		m := meta{ID: e.ID, TrackID: e.TrackID}
+		keys[m.key()] = true
+	}
+	return j.compact("remove jobs from the journal", func(r *record) bool { return keys[r.key()] })
+}
+
+// compact rewrites the log without the visible records drop selects (and
+// without superseded records and unreadable lines), under the exclusive
+// lock, and returns how many it dropped.
+func (j *Journal) compact(what string, drop func(*record) bool) (int, error) {
 	unlock, err := j.lock(true)
 	if err != nil {
 		return 0, err
@@ -413,7 +437,7 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 	var buf bytes.Buffer
 	removed, kept := 0, 0
 	for _, r := range recs {
-		if r.finished() && r.SubmittedAt.Before(olderThan) {
+		if drop(r) {
 			removed++
 			continue
 		}
@@ -426,13 +450,13 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 	}
 	tmp, err := os.CreateTemp(j.dir, ".journal-*.tmp")
 	if err != nil {
-		return 0, fmt.Errorf("prune the journal: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	tmpName := tmp.Name()
 	fail := func(err error) (int, error) {
 		tmp.Close()
 		os.Remove(tmpName)
-		return 0, fmt.Errorf("prune the journal: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	// CreateTemp makes the file 0600 already, like the log.
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
@@ -446,7 +470,7 @@ func (j *Journal) Prune(olderThan time.Time) (int, error) {
 	}
 	if err := os.Rename(tmpName, j.logPath); err != nil {
 		os.Remove(tmpName)
-		return 0, fmt.Errorf("prune the journal: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	syncDir(j.dir)
 	// The next read would see the new file anyway (another inode); what

@@ -56,6 +56,15 @@ type DownloadOptions struct {
 	// media extension, or answers declared as media, are checked anyway;
 	// text links (.txt, .json, .svg, ...) and data: URIs never are.
 	ExpectMedia bool
+	// Existing says what happens when a file of the chosen name is
+	// already in the directory: by default the new file is numbered and
+	// a warning says so.
+	Existing Existing
+	// Name, if set, names the files from Job (see [NameTemplate]) instead
+	// of the URLs' names.
+	Name *NameTemplate
+	// Job describes the job the files belong to, for Name.
+	Job NameVars
 }
 
 // DownloadError is the error [Download] returns for one output. It names the
@@ -106,10 +115,14 @@ func shortURL(u string) string {
 // path separators, no "..", no leading dots, no control characters), with
 // an extension taken from the Content-Type (or sniffed from the content)
 // when the name has none; "output-N" (N counting from 1) when the URL gives
-// no usable name. A name already present in dir gets "-1", "-2", ...
-// before its extension: an existing file is never overwritten, and the same
-// URL twice gives two files. Names are assigned in the order of urls, so
-// they do not depend on which download finishes first.
+// no usable name; opts.Name, when set, names them from the job instead.
+// Names are assigned in the order of urls, so they do not depend on which
+// download finishes first, and the files of one call never replace each
+// other (the same URL twice gives two files). A file of the same name
+// already in dir is kept and the new one gets "-1", "-2", ... before its
+// extension, with a warning on standard error ([ExistingRename]); with
+// [ExistingOverwrite] it is replaced, with [ExistingSkip] it is kept and
+// returned as the output's file, nothing downloaded.
 //
 // Entries that are "data:<mime>[;base64],<data>" URIs (or bare base64
 // text) are decoded and written like downloads.
@@ -155,7 +168,9 @@ func Download(ctx context.Context, s *IOStreams, urls []string, dir string, opts
 		maxBytes = DefaultMaxBytes
 	}
 	d := &downloader{client: client, dir: dir, ua: opts.UserAgent, prog: prog,
-		maxBytes: maxBytes, expectMedia: opts.ExpectMedia}
+		maxBytes: maxBytes, expectMedia: opts.ExpectMedia, s: s,
+		existing: opts.Existing, name: opts.Name, job: opts.Job, total: len(urls),
+		claimed: map[string]bool{}}
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -188,7 +203,12 @@ func Download(ctx context.Context, s *IOStreams, urls []string, dir string, opts
 		if err != nil {
 			return // already reported by the worker
 		}
-		p, err := finalize(tmp, dir, name)
+		if tmp == "" { // kept: the file of that name is the output's
+			paths[i] = filepath.Join(dir, name)
+			d.keep(paths[i])
+			return
+		}
+		p, err := d.place(tmp, name)
 		if err != nil {
 			_ = os.Remove(tmp)
 			fail(urls[i], err)
@@ -230,6 +250,16 @@ type downloader struct {
 	prog        *byteProgress
 	maxBytes    int64 // per file; negative: no cap
 	expectMedia bool
+	s           *IOStreams // warnings and notes; nil: none
+	existing    Existing
+	name        *NameTemplate // nil: the URLs' names
+	job         NameVars
+	total       int // entries in this call
+
+	// claimed are the paths this call wrote (or kept): they are not
+	// "existing" files. Guarded by mu (workers read it).
+	mu      sync.Mutex
+	claimed map[string]bool
 }
 
 // source is an opened output entry.
@@ -250,10 +280,18 @@ type source struct {
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // transfer fetches entry i into a temporary file in d.dir and returns the
-// temporary path and the wanted final name.
+// temporary path and the wanted final name; with ExistingSkip and a file
+// of that name in d.dir, no temporary path (nothing downloaded).
 func (d *downloader) transfer(ctx context.Context, i int, u string) (tmp, name string, err error) {
 	if err := context.Cause(ctx); err != nil {
 		return "", "", err
+	}
+	if d.existing == ExistingSkip {
+		// When the name is known without asking (an extension in the
+		// URL), an existing file costs no request at all.
+		if name, ok := d.plannedName(i, u); ok && d.exists(name) {
+			return "", name, nil
+		}
 	}
 
 	src, err := d.open(ctx, i, u)
@@ -264,6 +302,10 @@ func (d *downloader) transfer(ctx context.Context, i int, u string) (tmp, name s
 	r, name, err := d.inspect(src)
 	if err != nil {
 		return "", "", err
+	}
+	name = d.nameFor(i, src.name, name)
+	if d.existing == ExistingSkip && d.exists(name) {
+		return "", name, nil // headers (and a sniffed head) only
 	}
 	if d.maxBytes >= 0 {
 		r = &capReader{r: r, left: d.maxBytes, limit: d.maxBytes}

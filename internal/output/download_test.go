@@ -207,8 +207,10 @@ func TestDownload(t *testing.T) {
 		t.Errorf("max concurrent requests = %d, want > 1", m)
 	}
 	assertNoTemp(t, dir)
-	if out.Len() != 0 || errOut.Len() != 0 {
-		t.Errorf("off a terminal Download printed: stdout %q stderr %q", out, errOut)
+	// Off a terminal nothing but the warning about the file that was there.
+	wantErr := "! " + filepath.Join(dir, "big.mp4") + " already exists: saved as " + filepath.Join(dir, "big-1.mp4") + " (--overwrite replaces it, --skip-existing keeps it)\n"
+	if out.Len() != 0 || errOut.String() != wantErr {
+		t.Errorf("off a terminal Download printed: stdout %q stderr %q, want only %q", out, errOut, wantErr)
 	}
 	if fi, err := os.Stat(paths[0]); err != nil || fi.Mode().Perm()&0o600 != 0o600 {
 		t.Errorf("mode of %s: %v %v", paths[0], fi.Mode(), err)

@@ -61,11 +61,14 @@ type IOStreams struct {
 	styles    *Styles
 	stylesFor bool // the colour state styles was built for
 
+	width func() int // SetTerminalWidth's override; nil: measure
+	quiet bool       // SetQuiet: only warnings and errors on ErrOut
+
 	// errMu serialises writes to ErrOut made by this package (printers and
-	// progress bars), so a bar redraw never interleaves with a message.
+	// the live line), so a redraw never interleaves with a message.
 	errMu sync.Mutex
-	// bars counts progress bars currently drawn on ErrOut (guarded by errMu).
-	bars int
+	// live is the live line (guarded by errMu), see live.go.
+	live liveState
 }
 
 // System returns IOStreams for the real process: os.Stdin, os.Stdout and
@@ -128,6 +131,9 @@ func (s *IOStreams) IsStderrTTY() bool {
 }
 
 func (s *IOStreams) stderrTTYLocked() bool {
+	if s.quiet {
+		return false // no live line, no progress
+	}
 	if s.stderrTTY == triUnknown {
 		s.stderrTTY = triOf(isTerminal(s.ErrOut))
 	}
@@ -176,8 +182,17 @@ func (s *IOStreams) SetColorEnabled(enabled bool) {
 
 // TerminalWidth returns the width of standard error in columns: measured
 // when it is a terminal, else $COLUMNS when that is a positive number, else
-// 80.
+// 80. It is measured again on every call (the window may have been
+// resized), so callers should not keep it.
 func (s *IOStreams) TerminalWidth() int {
+	s.mu.Lock()
+	width := s.width
+	s.mu.Unlock()
+	if width != nil {
+		if w := width(); w > 0 {
+			return w
+		}
+	}
 	if f, ok := s.ErrOut.(fder); ok {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
 			return w
@@ -187,6 +202,14 @@ func (s *IOStreams) TerminalWidth() int {
 		return n
 	}
 	return defaultWidth
+}
+
+// SetTerminalWidth makes [IOStreams.TerminalWidth] report what width
+// returns (tests, and a window resized in them); nil measures again.
+func (s *IOStreams) SetTerminalWidth(width func() int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.width = width
 }
 
 // Styles returns the styles for text written to standard error. When
@@ -222,21 +245,37 @@ func newRenderer(w io.Writer, color bool) *lipgloss.Renderer {
 	return r
 }
 
-// writeErr writes one complete human line to ErrOut, first erasing any
-// progress bar drawn on the current line (the bar redraws itself on its
-// next update).
+// writeErr writes one complete human line to ErrOut. A live line drawn
+// on a terminal is erased first and drawn again below the message.
 func (s *IOStreams) writeErr(line string) {
-	tty := s.IsStderrTTY()
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
-	if s.bars > 0 && tty {
-		line = "\r\x1b[2K" + line
-	}
+	s.eraseLocked()
 	_, _ = io.WriteString(s.ErrOut, line)
+	s.drawLocked()
 }
 
-// Infof writes one line for people to standard error (a newline is added).
+// SetQuiet, for -q, leaves standard error to warnings and errors: Infof
+// and Successf print nothing, and standard error counts as no terminal
+// (no live line, no progress display, no colour).
+func (s *IOStreams) SetQuiet(quiet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quiet = quiet
+}
+
+func (s *IOStreams) isQuiet() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quiet
+}
+
+// Infof writes one line for people to standard error (a newline is added);
+// nothing when quiet.
 func (s *IOStreams) Infof(format string, a ...any) {
+	if s.isQuiet() {
+		return
+	}
 	s.writeErr(fmt.Sprintf(format, a...) + "\n")
 }
 
@@ -250,30 +289,9 @@ func (s *IOStreams) Warnf(format string, a ...any) {
 // Successf writes a success line "✓ ..." to standard error, the mark
 // styled when colour is on.
 func (s *IOStreams) Successf(format string, a ...any) {
+	if s.isQuiet() {
+		return
+	}
 	st := s.Styles()
 	s.writeErr(st.Success.Render("✓") + " " + fmt.Sprintf(format, a...) + "\n")
-}
-
-// lockedWriter serialises writes to ErrOut with the package's printers.
-type lockedWriter struct{ s *IOStreams }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.s.errMu.Lock()
-	defer w.s.errMu.Unlock()
-	return w.s.ErrOut.Write(p)
-}
-
-// barStarted and barStopped keep count of bars drawn on ErrOut.
-func (s *IOStreams) barStarted() {
-	s.errMu.Lock()
-	s.bars++
-	s.errMu.Unlock()
-}
-
-func (s *IOStreams) barStopped() {
-	s.errMu.Lock()
-	if s.bars > 0 {
-		s.bars--
-	}
-	s.errMu.Unlock()
 }

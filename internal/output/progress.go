@@ -1,167 +1,219 @@
 package output
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/charmbracelet/x/ansi"
 )
 
-// waitScale is the number of bar units per second of a [WaitProgress]
-// time bar: tenths of a second, so short jobs still fill smoothly.
-const waitScale = 10
-
-// barThrottle is the minimum time between two redraws of a bar.
-const barThrottle = 100 * time.Millisecond
-
-// WaitProgress shows that mlab is waiting for a job: a time bar filling
-// towards the API's eta, or a spinner when there is none. It is drawn only
-// on a terminal standard error; elsewhere every method is a no-op. A nil
-// *WaitProgress is valid and does nothing. Always call Done.
+// WaitProgress shows that mlab is waiting for a job, on the live line (see
+// live.go): a time bar filling towards the API's eta, a spinner when there
+// is none, and past the eta an "overdue" display with the time elapsed —
+// the bar never goes back. It is drawn only on a terminal standard error;
+// elsewhere every method is a no-op. A nil *WaitProgress is valid and does
+// nothing. Always call Done.
 type WaitProgress struct {
-	s       *IOStreams
-	label   string
-	enabled bool
+	s     *IOStreams
+	label string
 
 	mu      sync.Mutex
-	bar     *progressbar.ProgressBar
-	spinner bool      // the current bar is a spinner
-	max     int64     // current max of a time bar, in 1/waitScale seconds
-	phase   string    // phase last drawn
-	drawn   time.Time // when the last update was drawn
+	live    *Live
+	start   time.Time     // when the wait began (elapsed counts from it)
+	eta     time.Duration // 0: none
+	phase   string
+	pct     int  // the highest percentage shown (it never goes down)
+	overdue bool // the eta has passed: no more bar
 	done    bool
+	stop    chan struct{}
+	stopped chan struct{}
+	now     func() time.Time
 }
 
 // NewWaitProgress returns a progress display for one job, labelled with
 // label (e.g. "text2img 134701497"). Nothing is drawn until the first
-// [WaitProgress.Update]. It draws nothing when standard error is not a
-// terminal; callers in --json or --quiet mode should not create one (or use
-// a nil *WaitProgress).
+// [WaitProgress.Update]; from then on it redraws itself (its clock runs)
+// until Done. It draws nothing when standard error is not a terminal;
+// callers in --json or --quiet mode should not create one (or use a nil
+// *WaitProgress).
 func (s *IOStreams) NewWaitProgress(label string) *WaitProgress {
-	return &WaitProgress{s: s, label: label, enabled: s.IsStderrTTY()}
+	if !s.IsStderrTTY() {
+		return &WaitProgress{s: s, label: label, done: true}
+	}
+	return &WaitProgress{s: s, label: label, now: time.Now}
 }
 
-// Update redraws the display: elapsed is the time since submit, eta the
-// API's estimate (0 when unknown) and phase what mlab is doing ("waiting
-// for webhook", "polling", ...). With eta > 0 it shows a time bar whose
-// length is eta and which grows when the job takes longer; with eta == 0 a
-// spinner. Redraws are throttled, so calling it often is cheap.
+// Update says where the wait stands: elapsed is the time since submit, eta
+// the API's estimate (0 when unknown) and phase what is happening
+// ("waiting", "polling", a training stage "deploying_model 7/8", ...). The
+// display keeps its own clock from then on: an elapsed smaller than the
+// one already shown never moves it back.
 func (p *WaitProgress) Update(elapsed, eta time.Duration, phase string) {
-	if p == nil || !p.enabled {
+	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.done {
+		p.mu.Unlock()
 		return
 	}
-	wantSpinner := eta <= 0
-	if p.bar != nil && p.spinner != wantSpinner {
-		p.finishLocked() // the mode changed: replace the bar
+	now := p.now()
+	if p.start.IsZero() || now.Sub(p.start) < elapsed {
+		p.start = now.Add(-elapsed)
 	}
-	// Throttle here rather than in progressbar (whose throttle could drop
-	// the last frame of an update). A new phase is drawn at once.
-	now := time.Now()
-	if p.bar != nil && phase == p.phase && now.Sub(p.drawn) < barThrottle {
-		return
+	p.eta, p.phase = max(eta, 0), phase
+	first := p.live == nil
+	if first {
+		p.live = p.s.NewLive(p.render)
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go p.tick(p.stop, p.stopped)
 	}
-	p.phase, p.drawn = phase, now
+	live := p.live
+	p.mu.Unlock()
+	live.Redraw()
+}
 
-	desc := p.label
-	if phase != "" {
-		if desc != "" {
-			desc += " · "
+// tick redraws the display until stop is closed.
+func (p *WaitProgress) tick(stop, stopped chan struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			live := p.live
+			p.mu.Unlock()
+			live.Redraw()
 		}
-		desc += phase
 	}
-	if wantSpinner {
-		desc += " " + FormatDuration(elapsed)
-	} else {
-		desc += " " + FormatDuration(elapsed) + " / ~" + FormatDuration(eta)
-	}
-	desc += " "
+}
 
-	if p.bar == nil {
-		p.start(wantSpinner, eta, desc) // draws the first frame
-	} else {
-		p.bar.Describe(desc) // draws the new text
+// render is the frame for width columns (the live line calls it).
+func (p *WaitProgress) render(width int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	elapsed := now.Sub(p.start)
+	spin := spinnerAt(now)
+	label := p.label
+	if p.phase != "" {
+		label += " · " + p.phase
 	}
-	// Each call below draws only when the percentage changes, so the last
-	// frame written always shows the current text and number.
-	if !wantSpinner {
-		cur := max(int64(elapsed*waitScale/time.Second), 0)
-		// Never let the bar reach its max while waiting: progressbar
-		// treats that as finished and stops drawing. Grow it by half.
-		if cur >= p.max {
-			p.max = cur + cur/2 + waitScale
-			p.bar.ChangeMax64(p.max)
+	short := lastWord(p.label) // the job id
+	if p.eta > 0 && elapsed >= p.eta {
+		p.overdue = true
+	}
+	switch {
+	case p.overdue:
+		// Past the eta a bar could only guess: say how late it is.
+		od := p.s.Styles().Warn.Render("overdue")
+		el := FormatDuration(elapsed)
+		return fit(width,
+			fmt.Sprintf("%s %s · %s %s (eta %s)", spin, label, od, el, FormatDuration(p.eta)),
+			fmt.Sprintf("%s %s · %s %s (eta %s)", spin, short, od, el, FormatDuration(p.eta)),
+			fmt.Sprintf("%s %s · %s %s", spin, short, od, el),
+			fmt.Sprintf("%s %s %s", spin, od, el),
+		)
+	case p.eta > 0:
+		// Below 100 until the eta passes, and never lower than shown.
+		p.pct = max(p.pct, min(int(100*elapsed/p.eta), 99))
+		times := FormatDuration(elapsed) + " / ~" + FormatDuration(p.eta)
+		pct := fmt.Sprintf("%3d%%", p.pct)
+		head := fmt.Sprintf("%s %s %s ", spin, label, times)
+		if bw := min(width-ansi.StringWidth(head)-len(pct)-1, 30); bw >= 8 {
+			return head + bar(float64(p.pct)/100, bw) + " " + pct
 		}
-		_ = p.bar.Set64(cur)
+		return fit(width,
+			head+pct,
+			fmt.Sprintf("%s %s %s %s", spin, short, times, pct),
+			fmt.Sprintf("%s %s %s", spin, short, pct),
+			fmt.Sprintf("%s %s", spin, pct),
+		)
+	default:
+		el := FormatDuration(elapsed)
+		return fit(width,
+			fmt.Sprintf("%s %s %s", spin, label, el),
+			fmt.Sprintf("%s %s %s", spin, short, el),
+			fmt.Sprintf("%s %s", spin, el),
+		)
 	}
 }
 
-// start creates the bar; p.mu is held.
-func (p *WaitProgress) start(spinner bool, eta time.Duration, desc string) {
-	total := int64(-1)
-	if !spinner {
-		total = max(int64(eta*waitScale/time.Second), 1)
-	}
-	width := min(max(p.s.TerminalWidth()-len([]rune(desc))-12, 10), 40)
-	p.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(lockedWriter{p.s}), // never the default os.Stdout
-		progressbar.OptionSetVisibility(true),          // only created on a terminal
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetWidth(width),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionSetElapsedTime(false),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionUseANSICodes(true),
-	)
-	p.spinner, p.max = spinner, total
-	p.s.barStarted()
-	_ = p.bar.RenderBlank()
-}
-
-// finishLocked clears and drops the current bar; p.mu is held.
-func (p *WaitProgress) finishLocked() {
-	if p.bar == nil {
-		return
-	}
-	_ = p.bar.Finish() // with OptionClearOnFinish this erases the line
-	p.bar = nil
-	p.s.barStopped()
-}
-
-// Done erases the display. It is safe to call more than once and on nil;
-// Update does nothing afterwards.
+// Done erases the display and stops its clock. It is safe to call more
+// than once and on nil; Update does nothing afterwards.
 func (p *WaitProgress) Done() {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.finishLocked()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
 	p.done = true
+	live, stop, stopped := p.live, p.stop, p.stopped
+	p.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-stopped
+	}
+	live.Close()
 }
 
-// byteProgress is the aggregate byte bar of one [Download] call. A nil or
-// disabled byteProgress does nothing.
+// fit returns the first candidate that fits in width columns, else the
+// last one (the live line cuts it).
+func fit(width int, candidates ...string) string {
+	for _, c := range candidates {
+		if ansi.StringWidth(c) <= width {
+			return c
+		}
+	}
+	return candidates[len(candidates)-1]
+}
+
+// bar draws share (0 to 1) of a bar of width cells.
+func bar(share float64, width int) string {
+	share = min(max(share, 0), 1)
+	full := int(share * float64(width))
+	return strings.Repeat("█", full) + strings.Repeat("░", width-full)
+}
+
+// lastWord is the last space-separated word of s.
+func lastWord(s string) string {
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// byteProgress is the aggregate byte display of one [Download] call, on
+// the live line. A nil or disabled byteProgress does nothing.
 //
-// The total is learnt as responses arrive: the bar starts in the mode of
-// the first response (a bar when it has a Content-Length, else a spinner).
-// In bar mode the max is the sum of known lengths plus one, so the bar never
-// reaches its max (and stops drawing) before done; bytes of files without
-// a length are added to the max as they arrive.
+// The total is learnt as responses arrive (each announces its length, or
+// -1 when unknown): with every length known it is a bar, else a byte count
+// with a spinner. The percentage shown never goes down, even when a later
+// response makes the total grow.
 type byteProgress struct {
 	s       *IOStreams
 	enabled bool
 	files   int
 
 	mu      sync.Mutex
-	bar     *progressbar.ProgressBar
-	spinner bool
+	live    *Live
+	total   int64 // sum of the known lengths
+	unknown bool  // some response had no length
+	written int64
+	pct     int
+	start   time.Time
+	drawn   time.Time
 	stopped bool
+	stop    chan struct{}
+	ticked  chan struct{}
 }
 
 func newByteProgress(s *IOStreams, enabled bool, files int) *byteProgress {
@@ -174,75 +226,121 @@ func (b *byteProgress) expect(size int64) {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.stopped {
+		b.mu.Unlock()
 		return
 	}
-	if b.bar == nil {
-		b.start(size)
-		return
-	}
-	if !b.spinner && size > 0 {
-		b.bar.AddMax64(size)
-	}
-}
-
-// start creates the bar; b.mu is held.
-func (b *byteProgress) start(size int64) {
-	total := int64(-1)
 	if size >= 0 {
-		total = size + 1
+		b.total += size
+	} else {
+		b.unknown = true
 	}
-	desc := "downloading " + Plural(b.files, "file", "files") + " "
-	width := b.s.TerminalWidth() - len(desc) - 40
-	width = min(max(width, 10), 40)
-	b.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(lockedWriter{b.s}), // never the default os.Stdout
-		progressbar.OptionSetVisibility(true),          // only created on a terminal
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetWidth(width),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionThrottle(barThrottle),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionUseANSICodes(true),
-	)
-	b.spinner = total < 0
-	b.s.barStarted()
-	_ = b.bar.RenderBlank()
+	if b.live == nil {
+		b.start = time.Now()
+		b.live = b.s.NewLive(b.render)
+		b.stop, b.ticked = make(chan struct{}), make(chan struct{})
+		go b.tick(b.stop, b.ticked)
+	}
+	live := b.live
+	b.drawn = time.Now()
+	b.mu.Unlock()
+	live.Redraw()
 }
 
-// add records n bytes written for a file whose length was known or not.
-func (b *byteProgress) add(n int64, known bool) {
+// tick keeps a stalled download's line alive (its rate falls).
+func (b *byteProgress) tick(stop, ticked chan struct{}) {
+	defer close(ticked)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			live := b.live
+			b.drawn = time.Now()
+			b.mu.Unlock()
+			live.Redraw()
+		}
+	}
+}
+
+// add records n bytes written.
+func (b *byteProgress) add(n int64, _ bool) {
 	if b == nil || !b.enabled || n <= 0 {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopped || b.bar == nil {
+	if b.stopped || b.live == nil {
+		b.mu.Unlock()
 		return
 	}
-	if !b.spinner && !known {
-		b.bar.AddMax64(n)
+	b.written += n
+	draw := time.Since(b.drawn) >= 100*time.Millisecond
+	if draw {
+		b.drawn = time.Now()
 	}
-	_ = b.bar.Add64(n)
+	live := b.live
+	b.mu.Unlock()
+	if draw {
+		live.Redraw()
+	}
 }
 
-// done erases the bar. Safe to call more than once.
+// render is the frame for width columns.
+func (b *byteProgress) render(width int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	what := "downloading " + Plural(b.files, "file", "files")
+	got := FormatBytes(b.written)
+	rate := ""
+	if el := now.Sub(b.start); el >= 500*time.Millisecond {
+		rate = FormatBytes(int64(float64(b.written)/el.Seconds())) + "/s"
+	}
+	if b.unknown || b.total <= 0 {
+		return fit(width,
+			strings.TrimSpace(fmt.Sprintf("%s %s %s %s", spinnerAt(now), what, got, rate)),
+			fmt.Sprintf("%s %s %s", spinnerAt(now), what, got),
+			fmt.Sprintf("%s %s", spinnerAt(now), got),
+		)
+	}
+	b.pct = max(b.pct, min(int(100*b.written/b.total), 100))
+	pct := fmt.Sprintf("%3d%%", b.pct)
+	sizes := got + " / " + FormatBytes(b.total)
+	tail := " " + pct + " " + sizes
+	if rate != "" {
+		tail += " · " + rate
+	}
+	if bw := min(width-len(what)-1-ansi.StringWidth(tail), 30); bw >= 8 {
+		return what + " " + bar(float64(b.pct)/100, bw) + tail
+	}
+	return fit(width,
+		what+tail,
+		what+" "+pct+" "+sizes,
+		"downloading "+pct+" "+sizes,
+		"downloading "+pct,
+		pct,
+	)
+}
+
+// done erases the line. Safe to call more than once.
 func (b *byteProgress) done() {
 	if b == nil || !b.enabled {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.stopped {
+		b.mu.Unlock()
 		return
 	}
 	b.stopped = true
-	if b.bar != nil {
-		_ = b.bar.Finish()
-		b.s.barStopped()
+	live, stop, ticked := b.live, b.stop, b.ticked
+	b.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-ticked
 	}
+	live.Close()
 }

@@ -68,7 +68,7 @@ func (r *Runner) redownload(ctx context.Context, j *Job, o *Outcome, obs Observe
 	if len(missing) == 0 {
 		return nil
 	}
-	got, err := r.download(ctx, j, missing, dir, progress)
+	got, err := r.download(ctx, j, obs, missing, dir, progress)
 	for k, i := range missingIdx {
 		files[i] = got[k]
 	}

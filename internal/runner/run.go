@@ -80,7 +80,7 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 	}
 	if resp.State() == api.StateSuccess {
 		o.Via = job.ViaImmediate
-		return r.finish(ctx, j, o, resp, start, progress)
+		return r.finish(ctx, j, o, resp, obs, start, progress)
 	}
 	if !r.o.Wait {
 		o.Output, o.Message, o.Elapsed = resp.Output, resp.Message, r.elapsed(start)
@@ -139,9 +139,6 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 	if events != nil && result != nil {
 		r.health.record(result.Via)
 	}
-	if result != nil && result.Response != nil && result.Response.Stage != "" {
-		obs.Progress(j, job.Progress{Elapsed: result.Elapsed, Phase: "done", Stage: result.Response.Stage, Fetches: result.Fetches})
-	}
 	o.Elapsed = r.elapsed(start)
 	if werr != nil {
 		var failed *job.FailedError
@@ -156,11 +153,15 @@ func (r *Runner) wait(ctx context.Context, j *Job, o *Outcome, resp *api.Respons
 			o.Status = StatusProcessing
 			return o, &StoppedError{ID: resp.ID, Err: stopCause(werr)}
 		}
+		var ae *api.Error
+		if errors.As(werr, &ae) {
+			return nil, werr // "fetch ID: ..." names the job already
+		}
 		return nil, fmt.Errorf("wait for job %s: %w", resp.ID, werr)
 	}
 	o.Via = result.Via
 	r.debugf("job %s: done %s", resp.ID, result)
-	return r.finish(ctx, j, o, result.Response, start, progress)
+	return r.finish(ctx, j, o, result.Response, obs, start, progress)
 }
 
 // expectWebhooks says whether webhooks have been arriving (see
@@ -179,13 +180,13 @@ func (r *Runner) expectWebhooks() bool {
 // download: the outcome says success (journalled so), with the files that
 // did arrive and a *DownloadError, or a *StoppedError when the deadline or
 // an interrupt cut the download short.
-func (r *Runner) finish(ctx context.Context, j *Job, o *Outcome, resp *api.Response, start time.Time, progress bool) (*Outcome, error) {
+func (r *Runner) finish(ctx context.Context, j *Job, o *Outcome, resp *api.Response, obs Observer, start time.Time, progress bool) (*Outcome, error) {
 	setSucceeded(o, j.Endpoint, resp)
 	defer func() { o.Elapsed = r.elapsed(start) }()
 	if r.o.OutputDir == "" || len(o.Output) == 0 {
 		return o, nil
 	}
-	files, err := r.download(ctx, j, o.Output, r.o.OutputDir, progress)
+	files, err := r.download(ctx, j, obs, o.Output, r.o.OutputDir, progress)
 	if anyFile(files) {
 		o.Files = files // in the order of Output, "" for those that did not arrive
 	}
@@ -203,10 +204,13 @@ func (r *Runner) downloadError(ctx context.Context, o *Outcome, dir string, err 
 	return &DownloadError{ID: o.ID, Dir: dir, Err: err}
 }
 
-func (r *Runner) download(ctx context.Context, j *Job, urls []string, dir string, progress bool) ([]string, error) {
+// download fetches urls into dir, telling obs first (phase
+// "downloading": a display of the wait makes room for the download's).
+func (r *Runner) download(ctx context.Context, j *Job, obs Observer, urls []string, dir string, progress bool) ([]string, error) {
 	if r.o.Download == nil {
 		return nil, errors.New("runner: Options.Download is not set")
 	}
+	obs.Progress(j, job.Progress{Phase: "downloading"})
 	prompt, _ := j.Body["prompt"].(string)
 	files, err := r.o.Download(ctx, urls, dir, DownloadOptions{
 		Progress: progress, Media: mediaKinds[j.Endpoint.Kind],

@@ -91,6 +91,11 @@ type Outcome struct {
 type Notice struct {
 	Warn bool   // a problem (the job goes on), not just news
 	Text string // may quote paths and error texts
+	// Retry, when set, says the notice is a passing status: something is
+	// tried again in Wait, for this reason ("queue full"). A terminal shows
+	// it in its live line; Text says the same in one line.
+	Retry string
+	Wait  time.Duration
 }
 
 // Observer receives a job's events. In a batch its methods are called from

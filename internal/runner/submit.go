@@ -33,7 +33,9 @@ func (r *Runner) submit(ctx context.Context, j *Job, obs Observer) (*api.Respons
 		if err == nil || !r.o.QueueRetry || !queueFull(err) {
 			return resp, err
 		}
-		if !r.queueWait(ctx, err, attempt) {
+		if !r.queueWait(ctx, err, attempt, func(d time.Duration) {
+			obs.Notice(j, Notice{Text: "queue full, retrying in " + waitText(d), Retry: "queue full", Wait: d})
+		}) {
 			return nil, err
 		}
 	}
@@ -98,9 +100,10 @@ func queueFull(err error) bool {
 }
 
 // queueWait sleeps before submit attempt+1 after a full queue: the API's
-// retry_after, else 1s, 2s, 4s… (at most maxQueueWait). It reports false
+// retry_after, else 1s, 2s, 4s… (at most maxQueueWait), telling notify
+// first. It reports false
 // when ctx ends first; a wait that would pass ctx's deadline is not begun.
-func (r *Runner) queueWait(ctx context.Context, err error, attempt int) bool {
+func (r *Runner) queueWait(ctx context.Context, err error, attempt int, notify func(time.Duration)) bool {
 	var e *api.Error
 	errors.As(err, &e)
 	d := e.RetryAfter
@@ -113,6 +116,7 @@ func (r *Runner) queueWait(ctx context.Context, err error, attempt int) bool {
 		return false
 	}
 	r.debugf("queue full: next submit in %s", d)
+	notify(d)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -121,4 +125,9 @@ func (r *Runner) queueWait(ctx context.Context, err error, attempt int) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// waitText is a wait in whole seconds, rounded up: "2s".
+func waitText(d time.Duration) string {
+	return fmt.Sprintf("%ds", max(int((d+time.Second-1)/time.Second), 1))
 }

@@ -385,7 +385,7 @@ func (s *Server) createJob(w http.ResponseWriter, c *call, version, service, op 
 	id := s.nextID
 	s.nextID++
 	s.stats.Jobs++
-	f := s.fateOf("job " + strconv.FormatInt(id, 10))
+	f := s.fateOf("job " + strconv.FormatInt(firstID+id-s.firstID, 10)) // by rank: see Options.FirstID
 	doneAt := now.Add(f.dur)
 	if s.opts.Immediate {
 		doneAt = now

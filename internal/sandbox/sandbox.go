@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -116,6 +118,12 @@ type Options struct {
 	// FailMessage is the reason given for failed jobs; default
 	// "Failed, Try Again" (the legacy wording).
 	FailMessage string
+	// FirstID is the first job id handed out (the next ones follow it);
+	// 0 draws a random 9-digit one per Server (crypto/rand), so that the
+	// journals and output directories of runs against fresh sandboxes do
+	// not fill with the same ids. Fault fates follow a job's rank, not its
+	// id: a Seed replays the same faults whatever FirstID is.
+	FirstID int64
 	// Immediate answers a submit with status "success" directly (no
 	// processing); the files are ready at once.
 	Immediate bool
@@ -257,6 +265,7 @@ type Server struct {
 	failMsgSet bool // Options.FailMessage was given (not defaulted)
 
 	mu          sync.Mutex
+	firstID     int64 // Options.FirstID, or the random one drawn
 	nextID      int64
 	jobs        map[string]*job
 	trainings   map[string]*training
@@ -285,8 +294,19 @@ type Server struct {
 	serveDone   chan struct{}
 }
 
-// firstID is the first job id handed out, in the range of real ids.
+// firstID is the id the fates of jobs are drawn for: the k-th job's fate
+// is drawn as if its id were firstID+k (see fateOf).
 const firstID = 134701497
+
+// randomFirstID draws a first job id of 9 digits, in the range of real
+// ids (tests fix it).
+var randomFirstID = func() int64 {
+	n, err := crand.Int(crand.Reader, big.NewInt(800_000_000))
+	if err != nil {
+		return firstID
+	}
+	return 100_000_000 + n.Int64()
+}
 
 // New returns a Server with opts, defaults filled in. It does not listen:
 // use it as an http.Handler or call Start.
@@ -341,7 +361,7 @@ func New(opts Options) *Server {
 				return http.ErrUseLastResponse
 			},
 		},
-		nextID:     firstID,
+		firstID:    opts.FirstID,
 		jobs:       map[string]*job{},
 		trainings:  map[string]*training{},
 		execs:      map[int64]*execution{},
@@ -351,6 +371,10 @@ func New(opts Options) *Server {
 		nextUpload: firstUploadID,
 		timers:     map[string]*time.Timer{},
 	}
+	if s.firstID <= 0 {
+		s.firstID = randomFirstID()
+	}
+	s.nextID = s.firstID
 	if badHead {
 		s.logf("sandbox: HeadStatus is not an HTTP status from 200 to 599: HEAD is refused with 405")
 	}
@@ -398,8 +422,7 @@ func (s *Server) Start(addr string) (string, error) {
 			s.logf("sandbox: serve: %v", err)
 		}
 	}(s.srv, s.serveDone)
-	s.logf("sandbox: listening on %s", s.url)
-	return s.url, nil
+	return s.url, nil // the caller says where (mlab sandbox prints it once)
 }
 
 // URL returns the base URL Start returned, or "" if the server was not
