@@ -34,11 +34,21 @@ func ngrokGoroutines() []string {
 	}
 	var out []string
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "golang.ngrok.com/") {
+		if strings.Contains(g, "golang.ngrok.com/") && !knownSDKLeak(g) {
 			out = append(out, g)
 		}
 	}
 	return out
+}
+
+// knownSDKLeak is muxado's heartbeat requester caught with an answer in
+// hand when its session closes: it blocks for ever on "mark <- latency"
+// (muxado v2.0.2 heartbeat.go:212, nothing reads mark once the checker has
+// returned). It is the SDK's, holds nothing of ours, and ends with the
+// process; CI saw it once in a loaded run. Any other ngrok goroutine left
+// over still fails the check.
+func knownSDKLeak(g string) bool {
+	return strings.Contains(g, "[chan send") && strings.Contains(g, "muxado/v2.(*Heartbeat).requester")
 }
 
 // assertNoNgrokGoroutines polls until no ngrok goroutine is left. The SDK's
