@@ -36,6 +36,7 @@ type DoctorOptions struct {
 	JSON          bool          // --json
 	Timeout       time.Duration // --timeout: bound on the API call and on the webhook's arrival
 	TunnelTimeout time.Duration // --tunnel-timeout: bound on the ngrok tunnel coming up
+	Relay         string        // --relay URL (env MLAB_RELAY): also check the webhook relay
 
 	// Test seams: extra tunnel options (a fake ngrok ingress) and the HTTP
 	// client that sends the test webhook through the ngrok tunnel.
@@ -81,6 +82,7 @@ the tunnel or webhook check fails.`,
 	fl.BoolVar(&o.JSON, "json", false, "print the checks as one JSON object on stdout")
 	durationFlag(fl, &o.Timeout, "timeout", 15*time.Second, "bound on the API call and on the test webhook's arrival")
 	durationFlag(fl, &o.TunnelTimeout, "tunnel-timeout", 10*time.Second, "how long the ngrok tunnel may take to come up")
+	fl.StringVar(&o.Relay, "relay", "", "also check the webhook relay at Redis `URL`: reachable, auth, a live relay, a round trip (env MLAB_RELAY)")
 	return cmd
 }
 
@@ -163,6 +165,7 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 		defer closeAPI()
 		doctorWebhook(ctx, o, doctorNgrok(ctx, o, cfg, base, r), r)
 	}
+	doctorRelay(ctx, o, r)
 	code := r.exitCode()
 	if err := r.summary(code); err != nil {
 		return err

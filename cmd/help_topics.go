@@ -37,6 +37,10 @@ environment over the config file; see 'mlab config'):
                        reach this machine (config key ngrok_authtoken)
   MLAB_TUNNEL          default for --tunnel: auto, ngrok, local, url or none
                        (config key tunnel); see 'mlab help tunnels'
+  MLAB_RELAY           default for --relay: a webhook relay's Redis URL
+                       (redis://[user:pass@]host:6379/0, rediss://...); job
+                       commands and mlab wait receive webhooks through the
+                       mlab listen --relay that holds the public URL
   MLAB_CONFIG_DIR      config directory (default: your user config directory +
                        /mlab, e.g. ~/.config/mlab; XDG_CONFIG_HOME is honoured)
   MLAB_CACHE_DIR       where the model list is cached (default: your user cache

@@ -33,6 +33,7 @@ type JobOptions struct {
 	Tunnel       string        // --tunnel
 	PublicURL    string        // --public-url
 	Listen       string        // --listen
+	Relay        string        // --relay URL (env MLAB_RELAY): webhooks through a webhook relay, no local tunnel
 	Webhook      string        // --webhook (no --wait): the user's own receiver
 	Sandbox      bool          // --sandbox
 	PollInterval time.Duration // --poll-interval
@@ -51,6 +52,7 @@ type JobOptions struct {
 	started      time.Time              // when a single job's command began (its Elapsed counts from here)
 	given        func(name string) bool // whether a flag was given (pflag's Changed); nil: none
 	unused       []string               // warnings of validate: flags given that do nothing here
+	relay        *jobRelay              // mlab wait: the relay to read a relayed job's webhook from
 }
 
 // pollIntervalHelp is the --poll-interval help of job commands and wait.
@@ -74,6 +76,7 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 	fl.StringVar(&o.Tunnel, "tunnel", "", "with --wait, the webhook receiver: auto, ngrok, local, url (your --public-url) or none (env MLAB_TUNNEL; default auto: with an ngrok authtoken, ngrok if it is up within "+receiver.DefaultAutoBudget.String()+", else no webhook: the outputs are watched and the job polled)")
 	fl.StringVar(&o.PublicURL, "public-url", "", "with --wait: your own public `URL` that forwards to --listen (reverse proxy, tunnel)")
 	fl.StringVar(&o.Listen, "listen", "", "with --wait: local `ADDR` for the webhook listener (default 127.0.0.1:0)")
+	fl.StringVar(&o.Relay, "relay", "", "with --wait: receive webhooks through the webhook relay (mlab listen --relay) at Redis `URL` instead of a local tunnel (redis://[user:pass@]host:6379/0; env MLAB_RELAY)")
 	fl.StringVar(&o.Webhook, "webhook", "", "without --wait: send results to your own receiver `URL`")
 	fl.BoolVar(&o.Sandbox, "sandbox", false, "run against an in-process sandbox API (no key needed; it ends with the command)")
 	durationFlag(fl, &o.PollInterval, "poll-interval", job.DefaultPollInterval, "with --wait: "+pollIntervalHelp)
@@ -91,7 +94,7 @@ func addJobFlags(cmd *cobra.Command, o *JobOptions) {
 // what is submitted or paid, and wrappers pass them on every call: a
 // one-line warning says they went unused.
 var (
-	waitOnly   = []string{"tunnel", "public-url", "listen"}
+	waitOnly   = []string{"tunnel", "public-url", "listen", "relay"}
 	waitTuning = []string{"tunnel-timeout", "poll-interval", "probe-rate"}
 )
 

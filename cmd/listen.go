@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/relay"
 	"github.com/mlabcli/mlab/internal/webhook"
 	"github.com/spf13/cobra"
 )
@@ -40,6 +41,10 @@ type ListenOptions struct {
 	ForwardTimeout time.Duration // --forward-timeout
 	Record         string        // --record FILE
 	Count          int           // --count N: stop after N deliveries
+	Relay          string        // --relay URL (env MLAB_RELAY): relay other tokens' deliveries through Redis
+	Stream         string        // --stream NAME: also append every relayed delivery to this Redis stream
+
+	relay *listenRelay // open while runListen runs with a relay
 
 	// Test hooks.
 	onReady    func(url string)          // called once the receiver is up
@@ -154,6 +159,8 @@ Exit status:
 	durationFlag(fl, &opts.ForwardTimeout, "forward-timeout", 30*time.Second, "how long the app may take to answer a forwarded delivery")
 	fl.StringVar(&opts.Record, "record", "", "append every delivery to `FILE` as JSON lines (for mlab replay)")
 	fl.IntVar(&opts.Count, "count", 0, "exit after `N` deliveries (0: run until Ctrl-C)")
+	fl.StringVar(&opts.Relay, "relay", "", "also be the webhook relay for job commands on any machine, through Redis at `URL` (redis://[user:pass@]host:6379/0; env MLAB_RELAY)")
+	fl.StringVar(&opts.Stream, "stream", "", "with --relay, also append every relayed delivery to the Redis stream `NAME` (for your own consumers)")
 	return cmd
 }
 
@@ -179,6 +186,9 @@ func (o *ListenOptions) validate() error {
 	}
 	if o.Token != "" && !tokenRE.MatchString(o.Token) {
 		return flagErrorf("--token %q: use 1 to 128 letters, digits or . _ ~ - (it is a URL path segment)", o.Token)
+	}
+	if o.Stream != "" && o.Relay == "" && o.f.relayURL("") == "" {
+		return flagErrorf("--stream goes with --relay URL (or MLAB_RELAY)")
 	}
 	if o.Count < 0 {
 		return flagErrorf("--count must be 0 (no limit) or more")
@@ -254,11 +264,24 @@ func runListen(ctx context.Context, o *ListenOptions) error {
 		Count: o.Count, Recorder: rec, DrainBound: o.drainBound, Observer: v,
 		ForwardTo: o.ForwardTo, ForwardTimeout: o.ForwardTimeout,
 	})
+	if u := o.f.relayURL(o.Relay); u != "" {
+		b, err := relay.OpenRedis(u, relay.RedisOptions{})
+		if err != nil {
+			return relayURLError(err)
+		}
+		o.relay = &listenRelay{b: b, Relay: receiver.NewRelay(b)}
+		defer o.relay.stop(func(s string) { v.infof("%s", s) }) // after rc.Close: no delivery reaches a stopped relay
+	}
 	rc, err := o.openReceiver(ctx, v, cfg.NgrokAuthtoken, cfg.Tunnel, eng.Reject)
 	if err != nil || rc == nil {
 		return err // rc == nil: interrupted while the tunnel came up
 	}
 	defer rc.Close()
+	if o.relay != nil {
+		if err := o.relay.start(ctx, o.f, rc.URL, o.Stream, func(s string) { v.warnf("%s", s) }); err != nil {
+			return err
+		}
+	}
 	reg, err := rc.Register(o.Token) // "" registers a fresh random token
 	if err != nil {
 		return err
@@ -328,6 +351,9 @@ func (o *ListenOptions) openReceiver(ctx context.Context, v *listenView, authtok
 	ro.Mode, ro.ListenAddr, ro.PublicURL = mode, o.Listen, o.PublicURL
 	ro.Authtoken, ro.ConnectTimeout, ro.Fallback = authtoken, o.TunnelWait, receiver.FallbackLoopback
 	ro.Token, ro.Buffer, ro.OnReject = o.Token, webhook.Buffer, onReject
+	if o.relay != nil {
+		ro.Relay = o.relay.Accept
+	}
 	rc, err := receiver.Open(ctx, ro)
 	var le *receiver.LocalError
 	switch {
@@ -347,6 +373,13 @@ func (o *ListenOptions) printReady(v *listenView, mode receiver.Mode, reg *recei
 	v.infof("%s Webhook URL: %s %s", st.Success.Render("Ready!"), st.URL.Render(reg.URL), st.Muted.Render("(^C to quit)"))
 	if o.ForwardTo != "" {
 		v.infof("Forwarding deliveries to %s", st.URL.Render(o.ForwardTo))
+	}
+	if o.relay != nil {
+		stream := ""
+		if o.Stream != "" {
+			stream = " and to stream " + o.Stream
+		}
+		v.infof("Relaying job webhooks through %s%s", o.relay.b.URL(), stream)
 	}
 	if o.Record != "" {
 		v.infof("Recording deliveries to %s", o.Record)

@@ -145,7 +145,17 @@ func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) 
 		ro.Journal = jr
 		closers = append(closers, func() { jr.Close() })
 	}
-	if o.Wait {
+	if u := f.relayURL(o.Relay); o.Wait && u != "" {
+		jr, err := openJobRelay(ctx, f, u, false)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		if jr != nil { // nil: no live relay, said once; poll and watch links
+			ro.Relay, ro.RelayURL = jr.w, jr.url
+			closers = append(closers, jr.Close)
+		}
+	} else if o.Wait {
 		recv, err := openReceiver(ctx, f, o, baseURL, cfg.NgrokAuthtoken, cfg.Tunnel)
 		if err != nil {
 			closeAll()
@@ -168,5 +178,8 @@ func resumeRunner(f *Factory, o *JobOptions, baseURL string, offline bool, jr *j
 	}
 	ro := f.runnerOptions(o)
 	ro.Client, ro.BaseURL, ro.Journal, ro.BatchID, ro.QueueRetry = client, base, jr, batchID, batchID != ""
+	if o.relay != nil {
+		ro.Relay, ro.RelayURL = o.relay.w, o.relay.url
+	}
 	return runner.New(ro), nil
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ type WaitOptions struct {
 	ResubmitUnknown bool
 	MaxDownload     string
 	Out             OutputFlags // --jq, --template, -q (and for wait the file flags)
+	Relay           string      // --relay URL (env MLAB_RELAY): read a relayed job's stored webhook
 
 	maxBytes int64
 }
@@ -122,6 +124,7 @@ expire (temporary ones after 24 h), so download promptly.
 	durationFlag(fl, &opts.PollInterval, "poll-interval", job.DefaultPollInterval, pollIntervalHelp)
 	fl.StringVar(&opts.Batch, "batch", "", "resume every unfinished job of batch `BATCH_ID`")
 	fl.IntVar(&opts.Concurrency, "concurrency", 50, "with --batch: jobs polled at once")
+	fl.StringVar(&opts.Relay, "relay", "", "for a job submitted with --relay: the webhook relay's Redis `URL` (default MLAB_RELAY, else the journalled one without its password)")
 	fl.BoolVar(&opts.ResubmitUnknown, "resubmit-unknown", false, "with --batch: submit again the lines whose submit got no answer (they may have been paid for)")
 	addMaxDownloadFlag(fl, &opts.MaxDownload)
 	return cmd
@@ -253,6 +256,21 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 		jo.started = j.Entry.SubmittedAt // its time counts from the submit
 	}
 	offline = offline && (j.Entry.Finished() || j.Entry.ID == "")
+	if e := j.Entry; e.RelayToken != "" && !e.Finished() && !offline {
+		// A relayed job: read what the relay stored for its token.
+		if u := cmp.Or(o.f.relayURL(o.Relay), e.RelayURL); u != "" {
+			rl, err := openJobRelay(context.Background(), o.f, u, true)
+			if err != nil {
+				closeJournal()
+				return nil, nil, nil, err
+			}
+			if rl != nil {
+				jo.relay = rl
+				prev := closeJournal
+				closeJournal = func() { rl.Close(); prev() }
+			}
+		}
+	}
 	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, offline, jr, "")
 	if err != nil {
 		closeJournal()

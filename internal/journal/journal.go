@@ -68,7 +68,12 @@ type Entry struct {
 	// Tunnel is how a webhook could reach mlab when the job was submitted:
 	// the receiver mode (ngrok, url, local), or none (poll only). With Via
 	// it tells whether webhooks have been arriving lately.
-	Tunnel     string    `json:"tunnel,omitempty"`
+	Tunnel string `json:"tunnel,omitempty"`
+	// RelayToken is the job's webhook token on a webhook relay (--relay),
+	// and RelayURL the relay's broker URL (passwords redacted): mlab wait
+	// reads what the relay stored for the token meanwhile.
+	RelayToken string    `json:"relay_token,omitempty"`
+	RelayURL   string    `json:"relay_url,omitempty"`
 	Message    string    `json:"message,omitempty"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at"`

@@ -71,6 +71,11 @@ type Options struct {
 	MaxConns int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Fallback, if set, takes a POST to a token that is not registered
+	// here, after the usual size and JSON checks (a relay: relay.Accept).
+	// It answers with status (200 stored, 404 unknown, 503 failed); err is
+	// only for reporting. Without it such a POST is a 404.
+	Fallback func(ctx context.Context, token string, body []byte, at time.Time) (status int, err error)
 }
 
 type route struct {
@@ -186,7 +191,9 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reas
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token := tokenOf(r.URL.Path)
-	if token == "" || !s.lookup(token) {
+	local := token != "" && s.lookup(token)
+	fallback := !local && token != "" && s.opts.Fallback != nil && r.Method == http.MethodPost
+	if !local && !fallback {
 		s.reject(w, r, http.StatusNotFound, "not found")
 		return
 	}
@@ -219,6 +226,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isJSON(body) {
 		s.reject(w, r, http.StatusBadRequest, "body is not JSON")
+		return
+	}
+	if fallback {
+		s.fallback(w, r, token, body)
 		return
 	}
 	d := Delivery{
@@ -254,6 +265,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.accepted.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, "{\"status\":\"ok\"}\n")
+}
+
+// fallback hands a delivery for a token not registered here to
+// Options.Fallback and answers as it says.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request, token string, body []byte) {
+	status, _ := s.opts.Fallback(r.Context(), token, body, s.opts.Now())
+	switch status {
+	case http.StatusOK:
+		s.accepted.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{\"status\":\"ok\"}\n")
+	case http.StatusNotFound:
+		s.reject(w, r, http.StatusNotFound, "not found")
+	default:
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		if status < 400 {
+			status = http.StatusServiceUnavailable
+		}
+		s.reject(w, r, status, "could not store the delivery: try again")
+	}
 }
 
 // isJSON reports whether body is a single JSON object or array (what a

@@ -121,8 +121,11 @@ type Options struct {
 	// Token, when set, is registered before the listener serves, so a
 	// sender that finds the port open never meets a 404 for it (mlab
 	// listen --token); Register(Token) hands that registration out.
-	Token    string
-	Buffer   int                           // per-token queue (listener.Options.Buffer)
+	Token  string
+	Buffer int // per-token queue (listener.Options.Buffer)
+	// Relay, when set, takes a POST to a token not registered here (mlab
+	// listen --relay: relay.Accept); see listener.Options.Fallback.
+	Relay    func(ctx context.Context, token string, body []byte, at time.Time) (status int, err error)
 	OnReject func(listener.Rejection)      // every rejected request, synchronously
 	Notify   func(Notice)                  // what a person should be told
 	Debug    func(format string, a ...any) // --debug lines; nil: none
@@ -416,7 +419,7 @@ func (o Options) start(ep *tunnel.Endpoint) (*Receiver, error) {
 		return r, nil
 	}
 	r.URL = ep.URL
-	r.l = listener.New(listener.Options{Buffer: o.Buffer, OnReject: func(rej listener.Rejection) {
+	r.l = listener.New(listener.Options{Buffer: o.Buffer, Fallback: o.Relay, OnReject: func(rej listener.Rejection) {
 		// Quoted and clipped: the path is anyone's, up to 64 KiB of it.
 		o.debugf("webhook listener: %q %q (%d bytes) from %s answered %d (%s)", clip(rej.Method), clip(rej.Path), len(rej.Path), rej.RemoteAddr, rej.Status, rej.Reason)
 		if o.OnReject != nil {

@@ -25,7 +25,7 @@ func (r *Runner) journalEntry(j *Job) journal.Entry {
 	return journal.Entry{
 		TrackID: j.TrackID, Endpoint: j.Endpoint.Name, Kind: j.Endpoint.Kind,
 		BaseURL: r.journalBase(), PathParams: j.PathParams, Request: request, BatchID: r.o.BatchID, Line: j.Line,
-		Tunnel: r.tunnelMode(),
+		Tunnel: r.tunnelMode(), RelayToken: j.relayToken, RelayURL: r.relayURL(j),
 	}
 }
 

@@ -32,8 +32,14 @@ func (r *Runner) resume(ctx context.Context, j *Job, obs Observer, progress bool
 		return o, &FailedError{ID: j.ID, Response: &api.Response{Message: e.Message}}
 	}
 	start := r.o.Now()
-	obs.Submitted(j, 0, r.o.Receiver.WaitingFor())
-	o, err := r.wait(ctx, j, o, &api.Response{ID: j.ID, FetchURL: j.FetchURL}, nil, obs, start, progress)
+	events, done := r.resumeRelay(ctx, j, obs)
+	waitingFor := "; polling for the result"
+	if events != nil {
+		waitingFor = "; reading its webhook from the relay and polling as a fallback"
+	}
+	obs.Submitted(j, 0, waitingFor)
+	o, err := r.wait(ctx, j, o, &api.Response{ID: j.ID, FetchURL: j.FetchURL}, events, obs, start, progress)
+	done(err)
 	if o != nil {
 		r.recordEnd(j, o, obs)
 	}

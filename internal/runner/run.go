@@ -39,8 +39,8 @@ func (r *Runner) do(ctx context.Context, j *Job, obs Observer, progress bool) (*
 	return r.run(ctx, j, obs, progress)
 }
 
-func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (*Outcome, error) {
-	err := api.UploadInputs(ctx, r.o.Client, j.Body, j.Inputs, func(in api.LocalInput, size int) {
+func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (_ *Outcome, err error) {
+	err = api.UploadInputs(ctx, r.o.Client, j.Body, j.Inputs, func(in api.LocalInput, size int) {
 		obs.Notice(j, Notice{Text: fmt.Sprintf("uploaded %s (%d bytes) for %s", in.Path, size, in.Field)})
 	})
 	if err != nil {
@@ -50,11 +50,11 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 		j.TrackID = r.o.NewTrackID()
 	}
 	j.Body["track_id"] = j.TrackID
-	events, unregister, err := r.register(j)
+	events, unregister, err := r.register(ctx, j, obs)
 	if err != nil {
 		return nil, err
 	}
-	defer unregister()
+	defer func() { unregister(err) }()
 
 	start := r.o.Now()
 	resp, err := r.submit(ctx, j, obs)
@@ -86,15 +86,19 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 		o.Output, o.Message, o.Elapsed = resp.Output, resp.Message, r.elapsed(start)
 		return o, nil
 	}
-	obs.Submitted(j, resp.ETA, r.o.Receiver.WaitingFor())
+	obs.Submitted(j, resp.ETA, r.WaitingFor())
 	return r.wait(ctx, j, o, resp, events, obs, start, progress)
 }
 
 // register gives j its own webhook token on the receiver, if there is one,
 // and puts its URL in the body; unregister ends it.
-func (r *Runner) register(j *Job) (events <-chan job.Event, unregister func(), err error) {
+func (r *Runner) register(ctx context.Context, j *Job, obs Observer) (events <-chan job.Event, unregister func(error), err error) {
+	if r.o.Relay != nil && r.o.Wait {
+		events, done := r.registerRelay(ctx, j, obs)
+		return events, done, nil
+	}
 	if r.o.Receiver == nil {
-		return nil, func() {}, nil
+		return nil, func(error) {}, nil
 	}
 	reg, err := r.o.Receiver.RegisterJob()
 	if err != nil {
@@ -103,7 +107,7 @@ func (r *Runner) register(j *Job) (events <-chan job.Event, unregister func(), e
 	if reg.URL != "" {
 		j.Body["webhook"] = reg.URL
 	}
-	return reg.Events, reg.Unregister, nil
+	return reg.Events, func(error) { reg.Unregister() }, nil
 }
 
 // wait follows a submitted job to its end (webhook events, if any, and

@@ -23,6 +23,7 @@ import (
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/links"
 	"github.com/mlabcli/mlab/internal/receiver"
+	"github.com/mlabcli/mlab/internal/relay"
 )
 
 // Status is a job's state as mlab knows it. Apart from the constants, a job
@@ -59,6 +60,8 @@ type Job struct {
 	// is unknown that this new job submits again (a person asked for it):
 	// it is dropped from the journal once the new intent is written.
 	Resubmit *journal.Entry
+
+	relayToken string // the job's token on the webhook relay (Options.Relay), journalled
 }
 
 // Resumed is the job of a journal entry, to be resumed on ep.
@@ -152,6 +155,13 @@ type Options struct {
 	Sandbox bool
 	// Receiver gives each job its webhook token; nil means poll only.
 	Receiver *receiver.Receiver
+	// Relay, when set (--relay), gives each job its webhook token on a
+	// webhook relay instead of Receiver: registered until the wait's
+	// deadline plus relay.RegistrationMargin, journalled (RelayToken) so
+	// that mlab wait finds a webhook that arrived while nobody waited.
+	// RelayURL is the broker's URL with passwords redacted, journalled.
+	Relay    *relay.Waiter
+	RelayURL string
 	// Wait follows each job to its end; false submits only.
 	Wait bool
 	// Timeout, if set, bounds each job's wait (on top of the context's
@@ -239,6 +249,9 @@ func New(o Options) *Runner {
 // tunnelMode is how webhooks reach this runner's jobs, as journalled:
 // the receiver's mode, or "none".
 func (r *Runner) tunnelMode() string {
+	if r.o.Relay != nil {
+		return "relay"
+	}
 	if r.o.Receiver == nil || !r.o.Receiver.Listening() {
 		return "none"
 	}
@@ -259,7 +272,12 @@ func (r *Runner) FetchURL(j *Job) string {
 
 // WaitingFor says how results will arrive, for a "submitted" line (see
 // receiver.Receiver.WaitingFor).
-func (r *Runner) WaitingFor() string { return r.o.Receiver.WaitingFor() }
+func (r *Runner) WaitingFor() string {
+	if r.o.Relay != nil {
+		return "; waiting for its webhook (relay) and polling as a fallback"
+	}
+	return r.o.Receiver.WaitingFor()
+}
 
 func (r *Runner) since(t time.Time) time.Duration { return r.o.Now().Sub(t) }
 
