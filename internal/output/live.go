@@ -38,22 +38,6 @@ import (
 // redraw themselves.
 const liveRedraw = 200 * time.Millisecond
 
-// redrawEvery calls redraw every liveRedraw until stop is closed, then
-// closes stopped: the clock of every live display.
-func redrawEvery(stop, stopped chan struct{}, redraw func()) {
-	defer close(stopped)
-	t := time.NewTicker(liveRedraw)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			redraw()
-		}
-	}
-}
-
 // spinnerFrames are the frames of every spinner.
 var spinnerFrames = []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 

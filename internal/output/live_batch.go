@@ -64,12 +64,20 @@ func (p *BatchProgress) Update(ended, failed, inFlight int) {
 }
 
 func (p *BatchProgress) tick(stop, stopped chan struct{}) {
-	redrawEvery(stop, stopped, func() {
-		p.mu.Lock()
-		live := p.live
-		p.mu.Unlock()
-		live.Redraw()
-	})
+	defer close(stopped)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			live := p.live
+			p.mu.Unlock()
+			live.Redraw()
+		}
+	}
 }
 
 func (p *BatchProgress) render(width int) string {

@@ -77,12 +77,20 @@ func (p *WaitProgress) Update(elapsed, eta time.Duration, phase string) {
 
 // tick redraws the display until stop is closed.
 func (p *WaitProgress) tick(stop, stopped chan struct{}) {
-	redrawEvery(stop, stopped, func() {
-		p.mu.Lock()
-		live := p.live
-		p.mu.Unlock()
-		live.Redraw()
-	})
+	defer close(stopped)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			live := p.live
+			p.mu.Unlock()
+			live.Redraw()
+		}
+	}
 }
 
 // render is the frame for width columns (the live line calls it).
@@ -241,13 +249,21 @@ func (b *byteProgress) expect(size int64) {
 
 // tick keeps a stalled download's line alive (its rate falls).
 func (b *byteProgress) tick(stop, ticked chan struct{}) {
-	redrawEvery(stop, ticked, func() {
-		b.mu.Lock()
-		live := b.live
-		b.drawn = time.Now()
-		b.mu.Unlock()
-		live.Redraw()
-	})
+	defer close(ticked)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			live := b.live
+			b.drawn = time.Now()
+			b.mu.Unlock()
+			live.Redraw()
+		}
+	}
 }
 
 // add records n bytes written.
