@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mlabcli/mlab/internal/suggest"
 	"reflect"
 	"strings"
 
@@ -179,48 +180,8 @@ func hintIn(err error, cmdPath string) string {
 	return ""
 }
 
-// closest is the choice nearest to v: one it starts, one that starts it,
-// or one a few edits away (case aside); "" when none is near enough to be
-// what was meant.
-func closest(v string, choices []string) string {
-	lv := strings.ToLower(v)
-	best, bestD := "", 1+len(lv)/4+1 // at most 1+len/4 edits
-	for _, c := range choices {
-		lc := strings.ToLower(c)
-		d := editDistance(lv, lc)
-		if len(lv) >= 3 && (strings.HasPrefix(lc, lv) || strings.HasPrefix(lv, lc)) {
-			d = min(d, 1)
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance of a and b
-// (bytes): insertions, deletions, substitutions and swaps of neighbours.
-func editDistance(a, b string) int {
-	rows := [3][]int{make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)}
-	for j := range rows[1] {
-		rows[1][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		pp, prev, cur := rows[(i+2)%3], rows[i%3], rows[(i+1)%3] // rows i-2, i-1, i
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], pp[j-2]+1)
-			}
-		}
-	}
-	return rows[(len(a)+1)%3][len(b)]
-}
+// closest is the choice meant by v, "" when none is near enough.
+var closest = suggest.Closest
 
 // unknownValue is the usage error of a value that is not one of choices
 // (what names the value: `--kind`, "endpoint"): the closest choice, else

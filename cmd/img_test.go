@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -119,27 +118,6 @@ func TestNewCmdImg(t *testing.T) {
 	}
 }
 
-func TestParseFieldsReadsFiles(t *testing.T) {
-	dir := t.TempDir()
-	path := dir + "/prompt.txt"
-	if err := writeFile(path, "from a file\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := parseFields([]string{"prompt=@" + path, "stdin=@-", "n=3", "f=1.5", "hex=0x10", "s=abc"}, nil, stringReader("piped"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"prompt": "from a file", "stdin": "piped", "n": json.Number("3"), "f": json.Number("1.5"), "hex": "0x10", "s": "abc"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("%s = %#v, want %#v", k, got[k], v)
-		}
-	}
-	if _, err := parseFields([]string{"x=@" + dir + "/missing"}, nil, nil); err == nil {
-		t.Fatal("missing file accepted")
-	}
-}
-
 // hostileAPI is an API that echoes the key in every answer's meta and
 // message and fills ids and messages with terminal escapes.
 func hostileAPI(t *testing.T) string {
@@ -206,25 +184,6 @@ func TestAPITextIsTerminalSafe(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), `job 7\x1b]0;pwned\x07`) {
 		t.Errorf("stderr %q: want the id shown escaped", errOut)
-	}
-}
-
-// TestFieldValueJSON: -F takes JSON arrays and objects as JSON (a list of
-// images, a model's sections); anything that does not parse stays text.
-func TestFieldValueJSON(t *testing.T) {
-	for in, want := range map[string]any{
-		`["a.png","b.png"]`:       []any{"a.png", "b.png"},
-		`[{"start":30,"end":45}]`: []any{map[string]any{"start": json.Number("30"), "end": json.Number("45")}},
-		` {"a":true} `:            map[string]any{"a": true},
-		`[not json`:               "[not json",
-		`[1] [2]`:                 "[1] [2]",
-		`{"a":1}x`:                `{"a":1}x`,
-		`[Verse 1] your eyes`:     "[Verse 1] your eyes",
-	} {
-		got, err := fieldValue(in, nil)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("fieldValue(%q) = %#v, %v; want %#v", in, got, err, want)
-		}
 	}
 }
 
