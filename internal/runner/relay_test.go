@@ -101,4 +101,9 @@ func TestRunRelayNoRelayPolls(t *testing.T) {
 	if n := obs.noticeTexts(); len(n) != 1 || !strings.Contains(n[0], "no live mlab relay") {
 		t.Fatalf("notices %q: want one about no live relay", n)
 	}
+	// The submitted line says what happens: polling, not "waiting for its
+	// webhook (relay)" (found in review).
+	if len(obs.submitted) != 1 || strings.Contains(obs.submitted[0], "relay") || !strings.Contains(obs.submitted[0], "polling for the result") {
+		t.Errorf("submitted %q: want polling, no relay", obs.submitted)
+	}
 }

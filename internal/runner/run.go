@@ -86,7 +86,7 @@ func (r *Runner) run(ctx context.Context, j *Job, obs Observer, progress bool) (
 		o.Output, o.Message, o.Elapsed = resp.Output, resp.Message, r.elapsed(start)
 		return o, nil
 	}
-	obs.Submitted(j, resp.ETA, r.WaitingFor())
+	obs.Submitted(j, resp.ETA, r.waitingFor(j))
 	return r.wait(ctx, j, o, resp, events, obs, start, progress)
 }
 

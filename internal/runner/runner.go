@@ -279,6 +279,15 @@ func (r *Runner) WaitingFor() string {
 	return r.o.Receiver.WaitingFor()
 }
 
+// waitingFor is WaitingFor for one submitted job: a job whose relay
+// registration failed (no live relay, Redis down) is polled.
+func (r *Runner) waitingFor(j *Job) string {
+	if r.o.Relay != nil && j.relayToken == "" {
+		return "; polling for the result"
+	}
+	return r.WaitingFor()
+}
+
 func (r *Runner) since(t time.Time) time.Duration { return r.o.Now().Sub(t) }
 
 // elapsed is a job's Elapsed: since its start, or since Options.Started
