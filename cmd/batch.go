@@ -320,13 +320,25 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 		return batchExit(ctx, runner.Totals{Unknown: len(st.Unknown)}, nil)
 	}
 	jo := o.jobOptions()
-	jo.started = time.Time{} // each job's time counts from its own start
+	jo.started = time.Time{}       // each job's time counts from its own start
+	for i := range st.Unfinished { // a relayed batch reads its stored webhooks
+		if jo.relay, err = o.relayFor(&st.Unfinished[i]); err != nil || jo.relay != nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	} else if jo.relay != nil {
+		defer jo.relay.Close()
+	}
 	r, err := resumeRunner(f, jo, st.BaseURL, false, jr, o.Batch)
 	if err != nil {
 		return err
 	}
-	if n := len(jobs) - len(st.Unfinished); n > 0 {
+	if n := len(jobs) - len(st.Unfinished); n > 0 && jo.relay == nil {
 		f.IO.Infof("submitting %s not submitted before (polling only: no webhook)", output.Plural(n, "line", "lines"))
+	} else if n > 0 {
+		f.IO.Infof("submitting %s not submitted before (webhooks through the relay)", output.Plural(n, "line", "lines"))
 	}
 	err = runBatchJobs(ctx, f, jo, r, o.Batch, jobs)
 	if err == nil && len(st.Unknown) > 0 && !o.ResubmitUnknown {

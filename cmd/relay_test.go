@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,40 +17,14 @@ import (
 
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/output"
-	"github.com/mlabcli/mlab/internal/relay"
+	"github.com/mlabcli/mlab/internal/relay/redistest"
 	"github.com/mlabcli/mlab/internal/sandbox"
 )
-
-const relaySkipLine = "set MLAB_TEST_REDIS=host:port (a redis-server) to run the relay tests; .ci/run starts one"
 
 // testRelayURL returns a redis:// URL on the test server's database db,
 // emptied before and after the test; it skips (fails under CI=true)
 // without MLAB_TEST_REDIS.
-func testRelayURL(t *testing.T, db int) string {
-	t.Helper()
-	addr := strings.TrimSpace(os.Getenv("MLAB_TEST_REDIS"))
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MLAB_TEST_REDIS: " + relaySkipLine)
-		}
-		t.Skip(relaySkipLine)
-	}
-	u := fmt.Sprintf("redis://%s/%d", addr, db)
-	b, err := relay.OpenRedis(u, relay.RedisOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	flush := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := b.Client().FlushDB(ctx).Err(); err != nil {
-			t.Fatalf("flush redis db %d: %v", db, err)
-		}
-	}
-	flush()
-	t.Cleanup(func() { flush(); b.Close() })
-	return u
-}
+func testRelayURL(t *testing.T, db int) string { return redistest.DB(t, db) }
 
 // relayJobEnv is a job command's environment against the sandbox at base,
 // with its own journal.
@@ -168,6 +143,33 @@ func TestRelayEndToEnd(t *testing.T) {
 		}
 		if w := decodeResult(t, out); w.Status != "success" || w.Via != "webhook" {
 			t.Fatalf("mlab wait: %+v, want success via webhook (found in the stream); stderr:\n%s", w, errOut)
+		}
+	})
+
+	t.Run("resume batch", func(t *testing.T) {
+		env := relayJobEnv(t, base)
+		lines := filepath.Join(t.TempDir(), "prompts.txt")
+		if err := os.WriteFile(lines, []byte("one\ntwo\nthree\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runWithEnv(env, "img", "--batch", lines, "--wait", "--json", "--relay", relayURL, "--probe-rate", "0", "--timeout", "500ms")
+		m := regexp.MustCompile(`mlab wait --batch (b-[0-9a-f]{12})`).FindStringSubmatch(errOut.String())
+		if code != ExitTimeout || m == nil {
+			t.Fatalf("exit %d, want %d with a resume hint:\n%s\n%s", code, ExitTimeout, out, errOut)
+		}
+		time.Sleep(2 * time.Second) // the webhooks arrive while nobody waits
+		code, out, errOut = runWithEnv(env, "wait", "--batch", m[1], "--json", "--poll-interval", "5s")
+		if code != 0 {
+			t.Fatalf("mlab wait --batch: exit %d:\n%s", code, errOut)
+		}
+		res := strings.Split(strings.TrimSpace(out.String()), "\n")
+		for _, line := range res {
+			if r := decodeResult(t, bytes.NewBufferString(line)); r.Status != "success" || r.Via != "webhook" {
+				t.Errorf("mlab wait --batch: %+v, want success via webhook (found in the stream); stderr:\n%s", r, errOut)
+			}
+		}
+		if len(res) != 3 {
+			t.Errorf("mlab wait --batch: %d results, want 3:\n%s", len(res), out)
 		}
 	})
 

@@ -256,19 +256,16 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 		jo.started = j.Entry.SubmittedAt // its time counts from the submit
 	}
 	offline = offline && (j.Entry.Finished() || j.Entry.ID == "")
-	if e := j.Entry; e.RelayToken != "" && !e.Finished() && !offline {
-		// A relayed job: read what the relay stored for its token.
-		if u := cmp.Or(o.f.relayURL(o.Relay), e.RelayURL); u != "" {
-			rl, err := openJobRelay(context.Background(), o.f, u, true)
-			if err != nil {
-				closeJournal()
-				return nil, nil, nil, err
-			}
-			if rl != nil {
-				jo.relay = rl
-				prev := closeJournal
-				closeJournal = func() { rl.Close(); prev() }
-			}
+	if !offline {
+		rl, err := o.relayFor(j.Entry)
+		if err != nil {
+			closeJournal()
+			return nil, nil, nil, err
+		}
+		if rl != nil {
+			jo.relay = rl
+			prev := closeJournal
+			closeJournal = func() { rl.Close(); prev() }
 		}
 	}
 	r, err := resumeRunner(o.f, jo, j.Entry.BaseURL, offline, jr, "")
@@ -277,6 +274,20 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 		return nil, nil, nil, err
 	}
 	return j, r, closeJournal, nil
+}
+
+// relayFor opens the relay an unfinished relayed job (e) reads what was
+// stored for its token from: --relay / MLAB_RELAY, else the URL journalled
+// with it. nil without a token, a URL or Redis.
+func (o *WaitOptions) relayFor(e *journal.Entry) (*jobRelay, error) {
+	if e == nil {
+		return nil, nil
+	}
+	u := cmp.Or(o.f.relayURL(o.Relay), e.RelayURL)
+	if e.RelayToken == "" || e.Finished() || u == "" {
+		return nil, nil
+	}
+	return openJobRelay(context.Background(), o.f, u, true)
 }
 
 // jobOptions are the job options of a resume.

@@ -3,20 +3,17 @@ package relay
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/ids"
+	"github.com/mlabcli/mlab/internal/relay/redistest"
 )
 
-const skipLine = "set MLAB_TEST_REDIS=host:port (a redis-server) to run the relay tests; .ci/run starts one"
+const skipLine = redistest.SkipLine
 
-var testRedis = strings.TrimSpace(os.Getenv("MLAB_TEST_REDIS"))
+var testRedis = redistest.Addr()
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -68,82 +65,8 @@ func sharedBroker(t *testing.T) *Redis {
 	return newBroker(t, "redis://"+needRedis(t)+"/0")
 }
 
-// redisServer is a redis-server child of the test, on a port of its own,
-// without persistence: a restart loses everything.
-type redisServer struct {
-	t    *testing.T
-	port int
-	args []string
-	cmd  *exec.Cmd
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// startRedis starts a redis-server of the test's own (extra: more
-// arguments, --requirepass PW say; "{port}" in them is its port). It needs MLAB_TEST_REDIS (as every
-// Redis test) and redis-server on PATH.
-func startRedis(t *testing.T, extra ...string) *redisServer {
-	t.Helper()
-	needRedis(t)
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not on PATH: .ci/run installs it (apt-get install -y redis-server)")
-		}
-		t.Skip("redis-server is not on PATH (apt-get install -y redis-server)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &redisServer{t: t, port: port, args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "warning"}}
-	for _, a := range extra {
-		s.args = append(s.args, strings.ReplaceAll(a, "{port}", strconv.Itoa(port)))
-	}
-	s.args = append([]string{bin}, s.args...)
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	s.cmd = &exec.Cmd{Path: s.args[0], Args: s.args}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr(), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not come up: %v", s.addr(), err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server (SIGKILL: no goodbye to its clients) and waits.
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
-}
-
-func (s *redisServer) restart() {
-	s.t.Helper()
-	s.stop()
-	s.start()
-}
+// startRedis starts a redis-server of the test's own (redistest.Start).
+func startRedis(t *testing.T, extra ...string) *redistest.Server { return redistest.Start(t, extra...) }
 
 // eventually polls cond until it holds, or fails after d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -245,7 +245,7 @@ func TestRedisDownAtDelivery(t *testing.T) {
 	t.Parallel()
 	const pw = "s3cret-pw"
 	srv := startRedis(t, "--requirepass", pw)
-	b := newBroker(t, "redis://:"+pw+"@"+srv.addr()+"/0")
+	b := newBroker(t, "redis://:"+pw+"@"+srv.Addr()+"/0")
 	var errs []error
 	var mu sync.Mutex
 	rl := serveRelay(t, b, Options{StoreTimeout: 2 * time.Second, OnError: func(err error) {
@@ -261,7 +261,7 @@ func TestRedisDownAtDelivery(t *testing.T) {
 	if st := post(t, rl.srv.URL+"/"+tok, `{"n":1}`); st != 200 {
 		t.Fatalf("up: %d", st)
 	}
-	srv.stop()
+	srv.Kill()
 	start := time.Now()
 	resp, err := client.Post(rl.srv.URL+"/"+tok, "application/json", strings.NewReader(`{"n":2}`))
 	if err != nil {
@@ -288,7 +288,7 @@ func TestRedisDownAtDelivery(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	// A relay whose Redis is a closed port: Start fails, Accept says 503.
-	closed := newBroker(t, "redis://:"+pw+"@"+srv.addr()+"/0")
+	closed := newBroker(t, "redis://:"+pw+"@"+srv.Addr()+"/0")
 	r2, _ := New(Options{Broker: closed, PublicURL: "http://127.0.0.1:1"})
 	if err := r2.Start(ctx); err == nil || strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "redis-cli") {
 		t.Fatalf("Start on a closed port: %v", err)
@@ -301,14 +301,14 @@ func TestRedisDownAtDelivery(t *testing.T) {
 func TestRedisHungAtDelivery(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
-	b := newBroker(t, "redis://"+srv.addr()+"/0")
+	b := newBroker(t, "redis://"+srv.Addr()+"/0")
 	rl := serveRelay(t, b, Options{StoreTimeout: time.Second})
 	reg, err := NewWaiter(b, WaiterOptions{Block: 300 * time.Millisecond}).Register(t.Context(), "", time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Unregister()
-	srv.cmd.Process.Signal(syscall.SIGSTOP) // accepts connections, answers nothing
+	srv.Signal(syscall.SIGSTOP) // accepts connections, answers nothing
 	start := time.Now()
 	if st := post(t, reg.URL, `{"n":1}`); st != 503 {
 		t.Fatalf("hung Redis: %d", st)
@@ -316,7 +316,7 @@ func TestRedisHungAtDelivery(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("503 after %s, want about StoreTimeout (1s)", el)
 	}
-	srv.cmd.Process.Signal(syscall.SIGCONT)
+	srv.Signal(syscall.SIGCONT)
 	eventually(t, 10*time.Second, "stored once Redis answers again", func() bool { return post(t, reg.URL, `{"n":2}`) == 200 })
 	// The 503'd delivery may have been stored (the script ran once Redis
 	// woke up): the sender's retry and job.Wait's dedupe cover that. The
@@ -506,7 +506,7 @@ func TestTwoRelaysOneURL(t *testing.T) {
 func TestRedisRestartMidRun(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
-	b := newBroker(t, "redis://"+srv.addr()+"/0")
+	b := newBroker(t, "redis://"+srv.Addr()+"/0")
 	var hb []error
 	var mu sync.Mutex
 	rl := serveRelay(t, b, Options{HeartbeatTTL: 900 * time.Millisecond, StoreTimeout: time.Second, OnHeartbeat: func(err error) {
@@ -533,7 +533,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 	}
 	recv(t, reg.Events, 5*time.Second)
 
-	srv.stop()
+	srv.Kill()
 	if st := post(t, reg.URL, `{"n":2}`); st != 503 {
 		t.Fatalf("Redis down: %d", st)
 	}
@@ -545,7 +545,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 		t.Fatalf("Register with Redis down: %v after %s", err, time.Since(start))
 	}
 	time.Sleep(time.Second) // the relay's heartbeat fails too
-	srv.restart()           // empty: no persistence
+	srv.Restart()           // empty: no persistence
 
 	// The relay advertises again; the waiter registers its token again;
 	// deliveries flow once both happened.
@@ -756,20 +756,20 @@ func TestCheckFaults(t *testing.T) {
 	t.Parallel()
 	const pw = "pa55-word"
 	srv := startRedis(t, "--requirepass", pw)
-	res := Check(t.Context(), "redis://:wrong@"+srv.addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
+	res := Check(t.Context(), "redis://:wrong@"+srv.Addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
 	if !res[0].OK || res[1].OK || !res[2].Skipped || strings.Contains(fmt.Sprint(res), "wrong@") {
 		t.Fatalf("wrong password: %+v", res)
 	}
-	res = Check(t.Context(), "redis://"+srv.addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
+	res = Check(t.Context(), "redis://"+srv.Addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
 	if !res[0].OK || res[1].OK {
 		t.Fatalf("no password: %+v", res)
 	}
-	res = Check(t.Context(), "redis://:"+pw+"@"+srv.addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
+	res = Check(t.Context(), "redis://:"+pw+"@"+srv.Addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
 	if !res[0].OK || !res[1].OK || res[2].OK || strings.Contains(fmt.Sprint(res), pw) {
 		t.Fatalf("right password: %+v", res)
 	}
-	srv.stop()
-	res = Check(t.Context(), "redis://:"+pw+"@"+srv.addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
+	srv.Kill()
+	res = Check(t.Context(), "redis://:"+pw+"@"+srv.Addr()+"/0", CheckOptions{Timeout: 3 * time.Second})
 	if res[0].OK || !res[1].Skipped || strings.Contains(fmt.Sprint(res), pw) {
 		t.Fatalf("down: %+v", res)
 	}

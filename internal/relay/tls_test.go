@@ -52,7 +52,7 @@ func TestRedissTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	srv := startRedis(t, "--port", "0", "--tls-port", "{port}", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-auth-clients", "no", "--requirepass", "tls-pw-1")
-	url := "rediss://:tls-pw-1@" + srv.addr() + "/0"
+	url := "rediss://:tls-pw-1@" + srv.Addr() + "/0"
 	trusted := func(c *tls.Config) { c.RootCAs = pool }
 
 	b, err := OpenRedis(url, RedisOptions{TLS: trusted, Prefix: "mlabtest:tls:"})
