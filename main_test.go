@@ -76,7 +76,8 @@ func TestScript(t *testing.T) {
 			}
 			return nil
 		},
-		Cmds: scriptCmds,
+		Cmds:      scriptCmds,
+		Condition: scriptCondition,
 	})
 }
 
@@ -250,7 +251,7 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "MLAB_STATE_DIR", "MLAB_CACHE_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "GORACE", "GOCOVERDIR"} {
+	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "MLAB_CONFIG_DIR", "MLAB_STATE_DIR", "MLAB_CACHE_DIR", "NO_COLOR", "MODELSLAB_BASE_URL", "MODELSLAB_API_KEY", "NGROK_AUTHTOKEN", "MLAB_TUNNEL", "MLAB_RELAY", "GORACE", "GOCOVERDIR"} {
 		if v := ts.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

@@ -475,7 +475,7 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, keepAli
 // RSS (its shadow memory), which are what the test measures. After `go
 // vet ./...` or `go build` (CI runs vet first) the packages are cached
 // and this is a link.
-func buildMlab(t *testing.T) string {
+func buildMlab(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {

@@ -278,7 +278,7 @@ func runListen(ctx context.Context, o *ListenOptions) error {
 	}
 	defer rc.Close()
 	if o.relay != nil {
-		if err := o.relay.start(ctx, o.f, rc.URL, o.Stream, func(s string) { v.warnf("%s", s) }); err != nil {
+		if err := o.relay.start(ctx, o.f, rc.URL, o.Stream, func(s string) { v.infof("%s", s) }, func(s string) { v.warnf("%s", s) }); err != nil {
 			return err
 		}
 	}

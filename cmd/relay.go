@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/relay"
+	"github.com/mlabcli/mlab/internal/webhook"
 )
 
 // relayEnv is the environment variable that gives --relay's default.
@@ -37,9 +38,14 @@ type listenRelay struct {
 	*receiver.Relay
 }
 
-// start starts the relay for publicURL; problems later go to warn.
-func (l *listenRelay) start(ctx context.Context, f *Factory, publicURL, stream string, warn func(string)) error {
+// start starts the relay for publicURL; each delivery it stores goes to
+// info, problems later to warn.
+func (l *listenRelay) start(ctx context.Context, f *Factory, publicURL, stream string, info, warn func(string)) error {
 	err := l.Start(ctx, relay.Options{PublicURL: publicURL, Stream: stream, Version: f.Build.Version,
+		OnStored: func(d relay.Delivery) {
+			sum := webhook.Summarize(d.Body)
+			info(fmt.Sprintf("relayed %s %s for token %.6s…", cmp.Or(shown(sum.Status), "-"), shown(sum.Describe()), d.Token))
+		},
 		OnError: func(err error) { warn(f.redact(err.Error())) },
 		OnHeartbeat: func(err error) {
 			if err != nil {
