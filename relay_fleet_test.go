@@ -381,13 +381,21 @@ func TestRelayFleet(t *testing.T) {
 // (figures in docs/benchmarks.md):
 //
 //	MLAB_TEST_REDIS=127.0.0.1:6379 go test -run '^$' -bench RelayFleet -benchtime 1x .
+//
+// "20x500" is issue 17's run; "1x50" runs one job process at a time, so
+// that the path itself shows without 20 processes' start-ups sharing the
+// CPUs.
 func BenchmarkRelayFleet(b *testing.B) {
 	redistest.Need(b)
-	for b.Loop() {
-		f := runFleet(b, 500, 20)
-		b.ReportMetric(float64(f.p50.Microseconds())/1000, "ms-p50")
-		b.ReportMetric(float64(f.p99.Microseconds())/1000, "ms-p99")
-		b.ReportMetric(f.wall.Seconds(), "s-wall")
+	for _, c := range []struct{ conc, jobs int }{{20, 500}, {1, 50}} {
+		b.Run(fmt.Sprintf("%dx%d", c.conc, c.jobs), func(b *testing.B) {
+			for b.Loop() {
+				f := runFleet(b, c.jobs, c.conc)
+				b.ReportMetric(float64(f.p50.Microseconds())/1000, "ms-p50")
+				b.ReportMetric(float64(f.p99.Microseconds())/1000, "ms-p99")
+				b.ReportMetric(f.wall.Seconds(), "s-wall")
+			}
+		})
 	}
 }
 
