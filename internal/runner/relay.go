@@ -56,13 +56,20 @@ func (r *Runner) relayDone(reg *relay.Registration, err error) {
 }
 
 // registerRelay registers a fresh token for j on the relay. A relay that
-// cannot register (gone, Redis unreachable) is a notice: j is polled.
+// cannot register (gone, Redis unreachable) is a notice: j is polled. A
+// batch says so once: later jobs that cannot register either are polled
+// without one (--debug names them), until a registration works again.
 func (r *Runner) registerRelay(ctx context.Context, j *Job, obs Observer) (<-chan job.Event, func(error)) {
 	reg, err := r.o.Relay.Register(ctx, "", r.relayUntil(ctx))
 	if err != nil {
+		if r.relayFailing.Swap(true) {
+			r.debugf("webhook relay: could not register job line %d's webhook (%v); polling", j.Line, err)
+			return nil, func(error) {}
+		}
 		obs.Notice(j, Notice{Warn: true, Text: fmt.Sprintf("webhook relay: could not register the job's webhook (%v); polling for the result", err)})
 		return nil, func(error) {}
 	}
+	r.relayFailing.Store(false)
 	j.Body["webhook"] = reg.URL
 	j.relayToken = reg.Token
 	return reg.Events, func(err error) { r.relayDone(reg, err) }

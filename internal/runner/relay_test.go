@@ -107,3 +107,19 @@ func TestRunRelayNoRelayPolls(t *testing.T) {
 		t.Errorf("submitted %q: want polling, no relay", obs.submitted)
 	}
 }
+
+// TestRunRelayNoRelayBatchOneNotice: a batch whose jobs cannot register
+// with the relay says so once, not once a job, and polls them all.
+func TestRunRelayNoRelayBatchOneNotice(t *testing.T) {
+	_, client := memAPI(t, sandbox.Options{Delay: 100 * time.Millisecond})
+	obs := &recorder{}
+	r := runner.New(runner.Options{Client: client, Wait: true, Timeout: 30 * time.Second, PollInterval: 100 * time.Millisecond, ProbeRate: -1,
+		BatchID: "b-000000000002", Relay: relay.NewWaiter(relay.NewMemory(), relay.WaiterOptions{})})
+	tot, errs := r.Batch(context.Background(), batchJobs(t, 5), 2, obs)
+	if len(errs) != 0 || tot.Succeeded != 5 {
+		t.Fatalf("totals %+v, errors %v", tot, errs)
+	}
+	if n := obs.noticeTexts(); len(n) != 1 || !strings.Contains(n[0], "no live mlab relay") {
+		t.Fatalf("notices %q: want one about no live relay for the whole batch", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/mlabcli/mlab/internal/api"
@@ -221,6 +222,8 @@ type Runner struct {
 	budget *links.Budget  // shared by every job's link probes
 	prober *links.Prober  // nil: links are not watched
 	health *webhookHealth // whether webhooks have been arriving
+	// relayFailing: the last relay registration failed (and said so).
+	relayFailing atomic.Bool
 }
 
 // New returns a runner.
