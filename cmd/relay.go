@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlabcli/mlab/internal/output"
 	"github.com/mlabcli/mlab/internal/receiver"
 	"github.com/mlabcli/mlab/internal/relay"
 	"github.com/mlabcli/mlab/internal/webhook"
@@ -46,10 +47,10 @@ func (l *listenRelay) start(ctx context.Context, f *Factory, publicURL, stream s
 			sum := webhook.Summarize(d.Body)
 			info(fmt.Sprintf("relayed %s %s for token %.6s…", cmp.Or(shown(sum.Status), "-"), shown(sum.Describe()), d.Token))
 		},
-		OnError: func(err error) { warn(f.redact(err.Error())) },
+		OnError: func(err error) { warn(output.Safe(f.redact(err.Error()))) },
 		OnHeartbeat: func(err error) {
 			if err != nil {
-				warn("relay heartbeat failing (waiters may poll meanwhile): " + f.redact(err.Error()))
+				warn("relay heartbeat failing (waiters may poll meanwhile): " + output.Safe(f.redact(err.Error())))
 				return
 			}
 			warn("relay heartbeat works again")

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mlabcli/mlab/internal/ids"
 	"github.com/mlabcli/mlab/internal/job"
@@ -295,6 +296,11 @@ func TestRedisDownAtDelivery(t *testing.T) {
 	}
 	if st, err := r2.Accept(ctx, tok, []byte(`{}`), time.Now()); st != 503 || err == nil || strings.Contains(err.Error(), pw) {
 		t.Fatalf("Accept on a closed port: %d %v", st, err)
+	}
+	// The token comes from the request path (percent-decoded): its prefix
+	// in the message is never a terminal control (found in review).
+	if st, err := r2.Accept(ctx, "\x1b[2J\x07é", []byte(`{}`), time.Now()); st != 503 || err == nil || strings.ContainsAny(err.Error(), "\x1b\x07") || !utf8.ValidString(err.Error()) {
+		t.Fatalf("Accept of a hostile token: %d %q", st, err)
 	}
 }
 

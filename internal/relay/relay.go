@@ -251,8 +251,18 @@ func (r *Relay) Accept(ctx context.Context, token string, body []byte, at time.T
 }
 
 // prefix is the first 6 characters of a token: enough to tell jobs apart
-// in a message, too few to use.
-func prefix(tok string) string { return tok[:min(6, len(tok))] }
+// in a message, too few to use. A token comes from a request path, so
+// anything but a letter, a digit, '-' or '_' (terminal controls, a cut
+// UTF-8 character) is shown as '?'.
+func prefix(tok string) string {
+	b := []byte(tok[:min(6, len(tok))])
+	for i, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
 
 // tokenOf returns the last path segment, as internal/listener does (a
 // relay behind a proxy may be mounted under a prefix).
