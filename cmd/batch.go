@@ -284,8 +284,9 @@ func batchExit(ctx context.Context, t runner.Totals, errs []error) error {
 	return nil
 }
 
-// resumeBatch finishes a batch, polling only (no webhook receiver, no
-// tunnel), on the API the batch went to: it waits for the journalled jobs
+// resumeBatch finishes a batch on the API the batch went to, polling (no
+// webhook receiver, no tunnel; a relayed batch also reads the webhooks its
+// relay stored): it waits for the journalled jobs
 // that are still running and submits the lines of the batch plan that a
 // killed run never sent. Finished jobs are left alone; a line whose submit
 // was sent and never answered is reported, and submitted again only with
@@ -321,8 +322,9 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 	}
 	jo := o.jobOptions()
 	jo.started = time.Time{}       // each job's time counts from its own start
-	for i := range st.Unfinished { // a relayed batch reads its stored webhooks
-		if jo.relay, err = o.relayFor(&st.Unfinished[i]); err != nil || jo.relay != nil {
+	for i := range st.Unfinished { // a relayed batch reads its stored webhooks (one try)
+		if e := &st.Unfinished[i]; e.RelayToken != "" {
+			jo.relay, err = o.relayFor(ctx, e)
 			break
 		}
 	}
@@ -335,7 +337,7 @@ func resumeBatch(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return err
 	}
-	if n := len(jobs) - len(st.Unfinished); n > 0 && jo.relay == nil {
+	if n := len(jobs) - len(st.Unfinished); n > 0 && (jo.relay == nil || !jo.relay.live) {
 		f.IO.Infof("submitting %s not submitted before (polling only: no webhook)", output.Plural(n, "line", "lines"))
 	} else if n > 0 {
 		f.IO.Infof("submitting %s not submitted before (webhooks through the relay)", output.Plural(n, "line", "lines"))

@@ -73,16 +73,17 @@ func (l *listenRelay) stop(info func(string)) {
 // jobRelay is a job command's (or mlab wait's) relay side: one broker and
 // waiter per process; nil when there is no --relay or no live relay.
 type jobRelay struct {
-	b   *relay.Redis
-	w   *relay.Waiter
-	url string // redacted
+	b    *relay.Redis
+	w    *relay.Waiter
+	url  string // redacted
+	live bool   // a relay was live: new jobs get their webhooks through it
 }
 
 // openJobRelay opens --relay's broker and waiter. Without a live relay
-// (or with Redis unreachable) it says so once and returns nil: the job
-// polls and watches links. resume (mlab wait) keeps it without a live
-// relay: what was stored can still be read.
-func openJobRelay(ctx context.Context, f *Factory, rawURL string, resume bool) (*jobRelay, error) {
+// (or with Redis unreachable) it says so once (adding hint) and returns
+// nil: the job polls and watches links. resume (mlab wait) keeps it
+// without a live relay: what was stored can still be read.
+func openJobRelay(ctx context.Context, f *Factory, rawURL string, resume bool, hint string) (*jobRelay, error) {
 	b, w, live, err := receiver.OpenWaiter(ctx, rawURL, relay.WaiterOptions{
 		OnError: func(err error) {
 			if d := f.DebugWriter(); d != nil {
@@ -95,11 +96,11 @@ func openJobRelay(ctx context.Context, f *Factory, rawURL string, resume bool) (
 	case err != nil:
 		return nil, relayURLError(err)
 	case live == nil, resume && errors.Is(live, relay.ErrNoRelay):
-		return &jobRelay{b: b, w: w, url: b.URL()}, nil
+		return &jobRelay{b: b, w: w, url: b.URL(), live: live == nil}, nil
 	case errors.Is(live, relay.ErrNoRelay):
 		f.IO.Warnf("%s", f.redact(live.Error()))
 	default:
-		f.IO.Warnf("webhook relay %s unreachable (%s); polling for results", b.URL(), f.redact(live.Error()))
+		f.IO.Warnf("webhook relay %s unreachable (%s); polling for results%s", b.URL(), output.Safe(f.redact(live.Error())), hint)
 	}
 	b.Close()
 	return nil, nil

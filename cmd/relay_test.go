@@ -235,3 +235,42 @@ func TestRelayNoLiveRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayResumeNeedsPassword: the journal keeps a relayed job's Redis URL
+// without its password, so `mlab wait ID` without --relay cannot read the
+// stream: it says so and what to give (found in review), and with
+// MLAB_RELAY it finds the webhook stored meanwhile.
+func TestRelayResumeNeedsPassword(t *testing.T) {
+	const pw = "team-pw-1234"
+	srv := redistest.Start(t, "--requirepass", pw)
+	relayURL := "redis://:" + pw + "@" + srv.Addr() + "/0"
+	sb := sandbox.New(sandbox.Options{Delay: 300 * time.Millisecond, ETA: time.Minute})
+	base, err := sb.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	var lout, lerr lockedBuffer
+	_, stop := startListen(t, &ListenOptions{f: testFactory(t, &lout, &lerr), Relay: relayURL, JSON: true})
+	defer stop()
+
+	env := relayJobEnv(t, base)
+	var ids []string
+	for _, prompt := range []string{"a", "b"} {
+		code, out, errOut := runWithEnv(env, "img", prompt, "--wait", "--json", "--relay", relayURL, "--probe-rate", "0", "--timeout", "200ms")
+		if code != ExitTimeout {
+			t.Fatalf("exit %d, want %d:\n%s", code, ExitTimeout, errOut)
+		}
+		ids = append(ids, decodeResult(t, out).ID)
+	}
+	time.Sleep(time.Second) // the webhooks are stored while nobody waits
+	code, _, errOut := runWithEnv(env, "wait", ids[0], "--json", "--timeout", "2s")
+	if !strings.Contains(errOut.String(), "the journal keeps the relay's URL without its password: give --relay URL or set MLAB_RELAY") || strings.Contains(errOut.String(), pw) {
+		t.Fatalf("mlab wait without the password (exit %d): want the hint, never the password:\n%s", code, errOut)
+	}
+	env["MLAB_RELAY"] = relayURL
+	code, out, errOut := runWithEnv(env, "wait", ids[1], "--json")
+	if r := decodeResult(t, out); code != 0 || r.Via != "webhook" {
+		t.Fatalf("mlab wait with MLAB_RELAY: exit %d, %+v; want via webhook:\n%s", code, r, errOut)
+	}
+}

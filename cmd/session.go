@@ -146,7 +146,7 @@ func openRunner(ctx context.Context, f *Factory, o *JobOptions, batchID string) 
 		closers = append(closers, func() { jr.Close() })
 	}
 	if u := f.relayURL(o.Relay); o.Wait && u != "" {
-		jr, err := openJobRelay(ctx, f, u, false)
+		jr, err := openJobRelay(ctx, f, u, false, "")
 		if err != nil {
 			closeAll()
 			return nil, nil, err

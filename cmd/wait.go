@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -241,7 +240,7 @@ func kindNames() []string {
 // open finds the job and a poll-only runner on its API; call the returned
 // function when done (it closes the journal). offline says the runner
 // need not call the API for a finished job (mlab wait, not mlab fetch).
-func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), error) {
+func (o *WaitOptions) open(ctx context.Context, offline bool) (*runner.Job, *runner.Runner, func(), error) {
 	j, jr, err := o.lookup()
 	if err != nil {
 		return nil, nil, nil, err
@@ -257,7 +256,7 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 	}
 	offline = offline && (j.Entry.Finished() || j.Entry.ID == "")
 	if !offline {
-		rl, err := o.relayFor(j.Entry)
+		rl, err := o.relayFor(ctx, j.Entry)
 		if err != nil {
 			closeJournal()
 			return nil, nil, nil, err
@@ -278,16 +277,23 @@ func (o *WaitOptions) open(offline bool) (*runner.Job, *runner.Runner, func(), e
 
 // relayFor opens the relay an unfinished relayed job (e) reads what was
 // stored for its token from: --relay / MLAB_RELAY, else the URL journalled
-// with it. nil without a token, a URL or Redis.
-func (o *WaitOptions) relayFor(e *journal.Entry) (*jobRelay, error) {
-	if e == nil {
+// with it (which keeps no password). nil without a token, a URL or Redis.
+func (o *WaitOptions) relayFor(ctx context.Context, e *journal.Entry) (*jobRelay, error) {
+	if e == nil || e.RelayToken == "" || e.Finished() {
 		return nil, nil
 	}
-	u := cmp.Or(o.f.relayURL(o.Relay), e.RelayURL)
-	if e.RelayToken == "" || e.Finished() || u == "" {
+	u := o.f.relayURL(o.Relay)
+	hint := ""
+	if u == "" {
+		u = e.RelayURL
+		if strings.Contains(u, "xxxxx@") {
+			hint = "; the journal keeps the relay's URL without its password: give --relay URL or set " + relayEnv
+		}
+	}
+	if u == "" {
 		return nil, nil
 	}
-	return openJobRelay(context.Background(), o.f, u, true)
+	return openJobRelay(ctx, o.f, u, true, hint)
 }
 
 // jobOptions are the job options of a resume.
@@ -334,7 +340,7 @@ func runFetch(ctx context.Context, o *WaitOptions) error {
 func (o *WaitOptions) resume(ctx context.Context, offline bool, do func(context.Context, *runner.Job, *runner.Runner) (*runner.Outcome, outcomeView, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	j, r, closeAll, err := o.open(offline)
+	j, r, closeAll, err := o.open(ctx, offline)
 	if err != nil {
 		return err
 	}
