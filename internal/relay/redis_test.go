@@ -551,7 +551,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 		t.Fatalf("Register with Redis down: %v after %s", err, time.Since(start))
 	}
 	time.Sleep(time.Second) // the relay's heartbeat fails too
-	srv.Restart()           // empty: no persistence
+	srv.Restart(t)          // empty: no persistence
 
 	// The relay advertises again; the waiter registers its token again;
 	// deliveries flow once both happened.

@@ -70,7 +70,6 @@ func Flush(t testing.TB, rawURL string) {
 // Server is a redis-server child of the test, on a port of its own,
 // without persistence: a restart loses everything.
 type Server struct {
-	t    testing.TB
 	port int
 	args []string
 	cmd  *exec.Cmd
@@ -96,13 +95,13 @@ func Start(t testing.TB, extra ...string) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{t: t, port: port, args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	s := &Server{port: port, args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "warning"}}
 	for _, a := range extra {
 		s.args = append(s.args, strings.ReplaceAll(a, "{port}", strconv.Itoa(port)))
 	}
 	s.args = append([]string{bin}, s.args...)
-	s.Up()
+	s.Up(t)
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -113,12 +112,13 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 // URL is a redis:// URL on its database 0.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
-// Up starts the server (again) and waits until it takes connections.
-func (s *Server) Up() {
-	s.t.Helper()
+// Up starts the server (again) and waits until it takes connections; t
+// (the calling test) fails if it does not.
+func (s *Server) Up(t testing.TB) {
+	t.Helper()
 	s.cmd = &exec.Cmd{Path: s.args[0], Args: s.args}
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+		t.Fatalf("start redis-server: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -128,7 +128,7 @@ func (s *Server) Up() {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not come up: %v", s.Addr(), err)
+			t.Fatalf("redis-server on %s did not come up: %v", s.Addr(), err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -154,8 +154,8 @@ func (s *Server) Signal(sig os.Signal) {
 }
 
 // Restart kills the server and starts it again, empty.
-func (s *Server) Restart() {
-	s.t.Helper()
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
 	s.Kill()
-	s.Up()
+	s.Up(t)
 }
