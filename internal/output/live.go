@@ -38,6 +38,55 @@ import (
 // redraw themselves.
 const liveRedraw = 200 * time.Millisecond
 
+// clock is a live display's line and the clock that redraws it every
+// liveRedraw from the display's first draw until it is done: the one
+// lifecycle of WaitProgress, BatchProgress and a download's bar. Its owner
+// guards it with its own lock.
+type clock struct {
+	live          *Live
+	stop, stopped chan struct{}
+}
+
+// line returns the live line, making it (for render) and starting its
+// clock on the first call; every tick calls onTick (nil: none), then
+// redraws. Call it under the owner's lock.
+func (c *clock) line(s *IOStreams, render func(int) string, onTick func()) *Live {
+	if c.live == nil {
+		c.live = s.NewLive(render)
+		c.stop, c.stopped = make(chan struct{}), make(chan struct{})
+		go tick(c.live, c.stop, c.stopped, onTick)
+	}
+	return c.live
+}
+
+func tick(live *Live, stop <-chan struct{}, stopped chan<- struct{}, onTick func()) {
+	defer close(stopped)
+	t := time.NewTicker(liveRedraw)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if onTick != nil {
+				onTick()
+			}
+			live.Redraw()
+		}
+	}
+}
+
+// end stops the clock and erases the line (nothing when it never
+// started). Call it on a copy taken under the owner's lock, not holding
+// the lock: a tick may be waiting for it.
+func (c clock) end() {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.stopped
+	}
+	c.live.Close()
+}
+
 // spinnerFrames are the frames of every spinner.
 var spinnerFrames = []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 

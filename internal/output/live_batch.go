@@ -19,14 +19,12 @@ type BatchProgress struct {
 	total int
 
 	mu       sync.Mutex
-	live     *Live
+	clock    clock
 	eta      *BatchETA
 	ended    int
 	failed   int
 	inFlight int
 	done     bool
-	stop     chan struct{}
-	stopped  chan struct{}
 }
 
 // NewBatchProgress returns the display of a batch of total jobs; nothing
@@ -53,31 +51,9 @@ func (p *BatchProgress) Update(ended, failed, inFlight int) {
 		p.eta.Ended(ended, time.Now())
 	}
 	p.ended, p.failed, p.inFlight = max(ended, p.ended), failed, inFlight
-	if p.live == nil {
-		p.live = p.s.NewLive(p.render)
-		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
-		go p.tick(p.stop, p.stopped)
-	}
-	live := p.live
+	live := p.clock.line(p.s, p.render, nil)
 	p.mu.Unlock()
 	live.Redraw()
-}
-
-func (p *BatchProgress) tick(stop, stopped chan struct{}) {
-	defer close(stopped)
-	t := time.NewTicker(liveRedraw)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			live := p.live
-			p.mu.Unlock()
-			live.Redraw()
-		}
-	}
 }
 
 func (p *BatchProgress) render(width int) string {
@@ -123,13 +99,9 @@ func (p *BatchProgress) Done() {
 		return
 	}
 	p.done = true
-	live, stop, stopped := p.live, p.stop, p.stopped
+	c := p.clock
 	p.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-stopped
-	}
-	live.Close()
+	c.end()
 }
 
 // BatchETA estimates the time a batch has left from when its jobs end.

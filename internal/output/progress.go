@@ -20,15 +20,13 @@ type WaitProgress struct {
 	label string
 
 	mu      sync.Mutex
-	live    *Live
+	clock   clock
 	start   time.Time     // when the wait began (elapsed counts from it)
 	eta     time.Duration // 0: none
 	phase   string
 	pct     int  // the highest percentage shown (it never goes down)
 	overdue bool // the eta has passed: no more bar
 	done    bool
-	stop    chan struct{}
-	stopped chan struct{}
 	now     func() time.Time
 }
 
@@ -64,33 +62,9 @@ func (p *WaitProgress) Update(elapsed, eta time.Duration, phase string) {
 		p.start = now.Add(-elapsed)
 	}
 	p.eta, p.phase = max(eta, 0), phase
-	first := p.live == nil
-	if first {
-		p.live = p.s.NewLive(p.render)
-		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
-		go p.tick(p.stop, p.stopped)
-	}
-	live := p.live
+	live := p.clock.line(p.s, p.render, nil)
 	p.mu.Unlock()
 	live.Redraw()
-}
-
-// tick redraws the display until stop is closed.
-func (p *WaitProgress) tick(stop, stopped chan struct{}) {
-	defer close(stopped)
-	t := time.NewTicker(liveRedraw)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			live := p.live
-			p.mu.Unlock()
-			live.Redraw()
-		}
-	}
 }
 
 // render is the frame for width columns (the live line calls it).
@@ -156,13 +130,9 @@ func (p *WaitProgress) Done() {
 		return
 	}
 	p.done = true
-	live, stop, stopped := p.live, p.stop, p.stopped
+	c := p.clock
 	p.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-stopped
-	}
-	live.Close()
+	c.end()
 }
 
 // fit returns the first candidate that fits in width columns, else the
@@ -204,7 +174,7 @@ type byteProgress struct {
 	files   int
 
 	mu      sync.Mutex
-	live    *Live
+	clock   clock // its clock keeps a stalled download's line alive (its rate falls)
 	total   int64 // sum of the known lengths
 	unknown bool  // some response had no length
 	written int64
@@ -212,8 +182,6 @@ type byteProgress struct {
 	start   time.Time
 	drawn   time.Time
 	stopped bool
-	stop    chan struct{}
-	ticked  chan struct{}
 }
 
 func newByteProgress(s *IOStreams, enabled bool, files int) *byteProgress {
@@ -235,35 +203,17 @@ func (b *byteProgress) expect(size int64) {
 	} else {
 		b.unknown = true
 	}
-	if b.live == nil {
+	if b.start.IsZero() {
 		b.start = time.Now()
-		b.live = b.s.NewLive(b.render)
-		b.stop, b.ticked = make(chan struct{}), make(chan struct{})
-		go b.tick(b.stop, b.ticked)
 	}
-	live := b.live
+	live := b.clock.line(b.s, b.render, func() {
+		b.mu.Lock()
+		b.drawn = time.Now()
+		b.mu.Unlock()
+	})
 	b.drawn = time.Now()
 	b.mu.Unlock()
 	live.Redraw()
-}
-
-// tick keeps a stalled download's line alive (its rate falls).
-func (b *byteProgress) tick(stop, ticked chan struct{}) {
-	defer close(ticked)
-	t := time.NewTicker(liveRedraw)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			b.mu.Lock()
-			live := b.live
-			b.drawn = time.Now()
-			b.mu.Unlock()
-			live.Redraw()
-		}
-	}
 }
 
 // add records n bytes written.
@@ -272,7 +222,7 @@ func (b *byteProgress) add(n int64, _ bool) {
 		return
 	}
 	b.mu.Lock()
-	if b.stopped || b.live == nil {
+	if b.stopped || b.clock.live == nil {
 		b.mu.Unlock()
 		return
 	}
@@ -281,7 +231,7 @@ func (b *byteProgress) add(n int64, _ bool) {
 	if draw {
 		b.drawn = time.Now()
 	}
-	live := b.live
+	live := b.clock.live
 	b.mu.Unlock()
 	if draw {
 		live.Redraw()
@@ -336,11 +286,7 @@ func (b *byteProgress) done() {
 		return
 	}
 	b.stopped = true
-	live, stop, ticked := b.live, b.stop, b.ticked
+	c := b.clock
 	b.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-ticked
-	}
-	live.Close()
+	c.end()
 }
