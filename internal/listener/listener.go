@@ -156,7 +156,10 @@ func (s *Server) Stats() (accepted, rejected, dropped uint64) {
 
 // tokenOf returns the last path segment: users behind their own proxy may
 // mount mlab under a prefix (https://example.com/hooks/<token>).
-func tokenOf(path string) string {
+// TokenOf is the token a webhook request is addressed to: the last
+// segment of its path (a receiver behind a proxy may be mounted under a
+// prefix).
+func TokenOf(path string) string {
 	path = strings.TrimSuffix(path, "/")
 	if i := strings.LastIndexByte(path, '/'); i >= 0 {
 		return path[i+1:]
@@ -171,11 +174,16 @@ func (s *Server) lookup(token string) bool {
 	return ok
 }
 
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	s.rejected.Add(1)
+// WriteError answers a request status with mlab's JSON error body.
+func WriteError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"status\":\"error\",\"message\":%q}\n", reason)
+	fmt.Fprintf(w, "{\"status\":\"error\",\"message\":%q}\n", msg)
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	s.rejected.Add(1)
+	WriteError(w, status, reason)
 	if s.opts.OnReject != nil {
 		s.opts.OnReject(Rejection{
 			ReceivedAt: s.opts.Now(),
@@ -190,7 +198,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reas
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token := tokenOf(r.URL.Path)
+	token := TokenOf(r.URL.Path)
 	local := token != "" && s.lookup(token)
 	fallback := !local && token != "" && s.opts.Fallback != nil && r.Method == http.MethodPost
 	if !local && !fallback {
@@ -210,22 +218,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	if r.ContentLength > s.opts.MaxBody {
-		s.reject(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.reject(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
-			return
-		}
-		s.reject(w, r, http.StatusBadRequest, "could not read body")
-		return
-	}
-	if !isJSON(body) {
-		s.reject(w, r, http.StatusBadRequest, "body is not JSON")
+	body, status, reason := ReadBody(w, r, s.opts.MaxBody)
+	if body == nil {
+		s.reject(w, r, status, reason)
 		return
 	}
 	if fallback {
@@ -287,6 +282,28 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request, token string, 
 		}
 		s.reject(w, r, status, "could not store the delivery: try again")
 	}
+}
+
+// ReadBody reads a POSTed delivery's body as every receiver of mlab's
+// does: at most max bytes, else status 413; a JSON object or array (what a
+// webhook sends), else 400. On a failure body is nil, and status and
+// reason are the answer to give.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) (body []byte, status int, reason string) {
+	tooBig := fmt.Sprintf("body larger than %d bytes", max)
+	if r.ContentLength > max {
+		return nil, http.StatusRequestEntityTooLarge, tooBig
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, http.StatusRequestEntityTooLarge, tooBig
+		}
+		return nil, http.StatusBadRequest, "could not read body"
+	}
+	if !isJSON(body) {
+		return nil, http.StatusBadRequest, "body is not JSON"
+	}
+	return body, http.StatusOK, ""
 }
 
 // isJSON reports whether body is a single JSON object or array (what a

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -264,22 +263,12 @@ func prefix(tok string) string {
 	return string(b)
 }
 
-// tokenOf returns the last path segment, as internal/listener does (a
-// relay behind a proxy may be mounted under a prefix).
-func tokenOf(path string) string {
-	path = strings.TrimSuffix(path, "/")
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[i+1:]
-	}
-	return path
-}
-
 // ServeHTTP implements http.Handler: POST /<token> with a JSON body of at
 // most MaxBody bytes is stored (200), or answered 404 (not registered),
 // 503 (the broker failed; Retry-After), 413, 400 or 405; GET and HEAD say
 // whether the token is registered (a readiness probe).
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	token := tokenOf(req.URL.Path)
+	token := listener.TokenOf(req.URL.Path)
 	if token != "" && r.o.Local != nil && r.o.Local(token) {
 		r.o.Next.ServeHTTP(w, req)
 		return
@@ -309,32 +298,19 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.reject(w, req, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	if req.ContentLength > r.o.MaxBody {
-		r.reject(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", r.o.MaxBody))
+	body, status, reason := listener.ReadBody(w, req, r.o.MaxBody)
+	if body == nil {
+		r.reject(w, req, status, reason)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.o.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			r.reject(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", r.o.MaxBody))
-			return
-		}
-		r.reject(w, req, http.StatusBadRequest, "could not read body")
-		return
-	}
-	if !isJSON(body) {
-		r.reject(w, req, http.StatusBadRequest, "body is not JSON")
-		return
-	}
-	status, _ := r.Accept(req.Context(), token, body, time.Now())
+	status, _ = r.Accept(req.Context(), token, body, time.Now())
 	switch status {
 	case http.StatusOK:
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, "{\"status\":\"ok\"}\n")
 	case http.StatusNotFound:
 		r.report(req, http.StatusNotFound, "not found")
-		writeError(w, http.StatusNotFound, "not found")
+		listener.WriteError(w, http.StatusNotFound, "not found")
 	default:
 		unavailable(w)
 	}
@@ -342,13 +318,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func unavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
-	writeError(w, http.StatusServiceUnavailable, "relay storage unavailable: try again")
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"status\":\"error\",\"message\":%q}\n", msg)
+	listener.WriteError(w, http.StatusServiceUnavailable, "relay storage unavailable: try again")
 }
 
 func (r *Relay) reject(w http.ResponseWriter, req *http.Request, status int, reason string) {
@@ -358,21 +328,11 @@ func (r *Relay) reject(w http.ResponseWriter, req *http.Request, status int, rea
 		r.rejected.Add(1)
 	}
 	r.report(req, status, reason)
-	writeError(w, status, reason)
+	listener.WriteError(w, status, reason)
 }
 
 func (r *Relay) report(req *http.Request, status int, reason string) {
 	if r.o.OnReject != nil {
 		r.o.OnReject(listener.Rejection{ReceivedAt: time.Now(), Method: req.Method, Path: req.URL.Path, Status: status, Reason: reason, RemoteAddr: req.RemoteAddr})
 	}
-}
-
-// isJSON reports whether body is one JSON object or array (as
-// internal/listener accepts).
-func isJSON(body []byte) bool {
-	trimmed := strings.TrimLeft(string(body[:min(len(body), 64)]), " \t\r\n")
-	if trimmed == "" || (trimmed[0] != '{' && trimmed[0] != '[') {
-		return false
-	}
-	return json.Valid(body)
 }
