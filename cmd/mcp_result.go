@@ -215,7 +215,7 @@ func inlineImages(files []any) []mcp.Content {
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxInlineImage || total+int(fi.Size()) > maxInlineTotal {
 			continue
 		}
-		data, err := readBounded(path, maxInlineImage)
+		data, err := output.ReadBounded(path, maxInlineImage)
 		if err != nil {
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -52,7 +51,7 @@ func (f *Factory) printResult(res *output.Result, asJSON bool, errText string) e
 		h.ID, h.Message, h.ModelID = output.Safe(h.ID), output.Safe(h.Message), output.Safe(h.ModelID)
 		h.Output = safeAll(h.Output)
 		if out.quiet() {
-			return printQuiet(f.IO.Out, &h)
+			return output.PrintQuiet(f.IO.Out, &h)
 		}
 		return output.PrintResult(f.IO, &h, false)
 	}
@@ -134,26 +133,6 @@ func (f *Factory) writeJSONLines(lines []byte, what string) error {
 		}
 	}
 	return nil
-}
-
-// printQuiet prints a result for -q: the downloaded files, else the
-// output URLs, else a trained model's id, one per line; nothing on
-// stderr. (A job that is not done prints its id: see printOutcome.)
-func printQuiet(w io.Writer, r *output.Result) error {
-	lines := r.Files
-	if len(lines) == 0 {
-		lines = r.Output
-	}
-	if len(lines) == 0 && r.ModelID != "" {
-		lines = []string{r.ModelID}
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 func safeAll(ss []string) []string {
@@ -310,7 +289,7 @@ func (f *Factory) printTranscript(o *runner.Outcome, v outcomeView) error {
 		if !strings.EqualFold(filepath.Ext(p), ".txt") {
 			continue
 		}
-		data, err := readBounded(p, maxTranscript)
+		data, err := output.ReadBounded(p, maxTranscript)
 		if err != nil {
 			return fmt.Errorf("read the transcript of job %s: %w", output.Safe(o.ID), err)
 		}
@@ -339,21 +318,4 @@ func (f *Factory) printTranscript(o *runner.Outcome, v outcomeView) error {
 	}
 	_, err := io.WriteString(f.IO.Out, t)
 	return err
-}
-
-// readBounded reads the file at path, refusing one over max bytes.
-func readBounded(path string, max int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is over %s", path, output.FormatBytes(max))
-	}
-	return data, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -159,6 +160,17 @@ func PrintResult(s *IOStreams, r *Result, asJSON bool) error {
 		return err
 	}
 
+	if err := PrintQuiet(s.Out, r); err != nil {
+		return err
+	}
+	s.writeErr(summaryLine(s.Styles(), r) + "\n")
+	return nil
+}
+
+// PrintQuiet writes what a result leaves for scripts, one per line: the
+// downloaded files, else the output URLs, else a trained model's id (the
+// stdout of PrintResult, and all of -q).
+func PrintQuiet(w io.Writer, r *Result) error {
 	lines := r.Files
 	if len(lines) == 0 {
 		lines = r.Output
@@ -166,18 +178,28 @@ func PrintResult(s *IOStreams, r *Result, asJSON bool) error {
 	if len(lines) == 0 && r.ModelID != "" {
 		lines = []string{r.ModelID}
 	}
-	var out strings.Builder
-	for _, l := range lines {
-		out.WriteString(l)
-		out.WriteByte('\n')
+	if len(lines) == 0 {
+		return nil
 	}
-	if out.Len() > 0 {
-		if _, err := io.WriteString(s.Out, out.String()); err != nil {
-			return err
-		}
+	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+	return err
+}
+
+// ReadBounded reads the file at path, refusing one over max bytes.
+func ReadBounded(path string, max int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	s.writeErr(summaryLine(s.Styles(), r) + "\n")
-	return nil
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is over %s", path, FormatBytes(max))
+	}
+	return data, nil
 }
 
 // summaryLine renders the human one-line summary of r.

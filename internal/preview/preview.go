@@ -9,16 +9,15 @@ package preview
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"image"
 	_ "image/gif" // decoders for thumbnails
 	_ "image/jpeg"
 	"image/png"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mlabcli/mlab/internal/output"
 )
 
 // MaxImageBytes bounds the image read for a thumbnail.
@@ -91,7 +90,7 @@ func IsImage(p string) bool {
 // Thumbnail is the escape sequence that draws the image at path, cols
 // cells wide, in the terminal's protocol (Kitty, ITerm or Sixel).
 func Thumbnail(proto, path string, cols int) (string, error) {
-	data, err := readBounded(path, MaxImageBytes)
+	data, err := output.ReadBounded(path, MaxImageBytes)
 	if err != nil {
 		return "", err
 	}
@@ -224,21 +223,4 @@ func sixel(img image.Image) string {
 	}
 	s.WriteString("\x1b\\")
 	return s.String()
-}
-
-// readBounded reads the file at path, refusing one over max bytes.
-func readBounded(path string, max int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, errors.New("too large for a thumbnail")
-	}
-	return data, nil
 }
