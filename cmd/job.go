@@ -220,14 +220,36 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 		return runBatch(ctx, f, o, j, argField) // each job's time counts from its own submit
 	}
 	o.started = start
+	ui := newSingleUI(f)
+	defer ui.done()
+	return runOne(ctx, f, o, j, ui, func(r *runner.Runner, out *runner.Outcome, err error, dir string) error {
+		defer ui.done() // before the runner closes
+		defer o.noWaitNotes(f, out, err == nil)
+		return printOutcome(f, out, err, outcomeView{
+			JSON: o.JSON,
+			Pending: func(out *runner.Outcome) string {
+				return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, output.Safe(out.ID), output.FormatSeconds(out.ETA), output.Safe(out.TrackID))
+			},
+			Resume:     func(out *runner.Outcome) string { return resumeHint(r, j, out, dir, o.JSON) },
+			Transcript: o.transcript,
+			KeepFiles:  dir != "",
+		})
+	})
+}
+
+// runOne is the one-job path every front end shares (a job command, an
+// MCP tool call): check the body, give a transcript a directory of its own
+// when -o is not given (the text is read from the downloaded file), open
+// the runner (API client, journal, and with --wait the receiver first),
+// run j with obs, and let show print the outcome while the runner is still
+// open. dir is where the files stay ("" when they go with the command).
+func runOne(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, obs runner.Observer, show func(r *runner.Runner, out *runner.Outcome, err error, dir string) error) error {
 	inputs, err := prepareBody(j.Endpoint, j.Body)
 	if err != nil {
 		return err
 	}
-	keepFiles := o.OutputDir != ""
-	if o.transcript && o.Wait && !keepFiles {
-		// The transcript is read from the downloaded text file, which
-		// goes when the command ends: without -o, no file is left.
+	dir := o.OutputDir
+	if o.transcript && o.Wait && dir == "" {
 		tmp, err := os.MkdirTemp("", "mlab-transcript-")
 		if err != nil {
 			return fmt.Errorf("make a directory for the transcript: %w", err)
@@ -245,25 +267,8 @@ func runJob(ctx context.Context, f *Factory, o *JobOptions, j *runner.Job, argFi
 	if !o.Wait && o.Webhook != "" {
 		j.Body["webhook"] = o.Webhook
 	}
-	ui := newSingleUI(f)
-	defer ui.done()
-	out, err := r.Run(ctx, j, ui)
-	defer func() { o.noWaitNotes(f, out, err == nil) }()
-	return printOutcome(f, out, err, outcomeView{
-		JSON: o.JSON,
-		Pending: func(out *runner.Outcome) string {
-			return fmt.Sprintf("submitted %s job %s (eta %s); track_id %s", out.Endpoint, output.Safe(out.ID), output.FormatSeconds(out.ETA), output.Safe(out.TrackID))
-		},
-		Resume: func(out *runner.Outcome) string {
-			dir := o.OutputDir
-			if !keepFiles {
-				dir = ""
-			}
-			return resumeHint(r, j, out, dir, o.JSON)
-		},
-		Transcript: o.transcript,
-		KeepFiles:  keepFiles,
-	})
+	out, err := r.Run(ctx, j, obs)
+	return show(r, out, err, dir)
 }
 
 // noWaitNotes warns, after a submit without --wait, of what the flags

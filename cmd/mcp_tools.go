@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -607,50 +606,26 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	return keys
 }
 
-// runJob is runJob's single-job path (job.go) for a tool call: check the
-// body, open the runner (API client, journal, receiver), run the job with
-// an observer that reports progress to the client, and print the outcome
-// as --json would, into the call's buffer.
+// runJob is a job command's single-job path (runOne) for a tool call: the
+// job is run with an observer that reports progress to the client, and
+// the outcome printed as --json would, into the call's buffer.
 func (s *mcpServer) runJob(ctx context.Context, c *mcpCall, o *JobOptions, j *runner.Job) *mcp.CallToolResult {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	defer cancel()
 	o.started = start
-	inputs, err := prepareBody(j.Endpoint, j.Body)
-	if err != nil {
-		return c.outcome(err)
-	}
-	keepFiles := o.OutputDir != ""
-	if o.transcript && o.Wait && !keepFiles {
-		// The transcript is read from the downloaded text file.
-		tmp, err := os.MkdirTemp("", "mlab-transcript-")
-		if err != nil {
-			return c.outcome(fmt.Errorf("make a directory for the transcript: %w", err))
-		}
-		defer os.RemoveAll(tmp)
-		o.OutputDir = tmp
-	}
-	r, closeRunner, err := openRunner(ctx, c.cf, o, "")
-	if err != nil {
-		return c.outcome(submitFailure(err))
-	}
-	defer closeRunner()
-	j.Inputs, j.TrackID = inputs, o.TrackID
 	obs := c.progress(ctx)
 	defer obs.stop()
-	out, err := r.Run(ctx, j, obs)
-	dir := ""
-	if keepFiles {
-		dir = o.OutputDir
-	}
-	err = printOutcome(c.cf, out, err, outcomeView{
-		JSON:       true,
-		Pending:    func(*runner.Outcome) string { return "" },
-		Resume:     func(out *runner.Outcome) string { return mcpResumeHint(r, j, out, dir) },
-		Transcript: o.transcript,
-		KeepFiles:  keepFiles,
-	})
-	return c.outcome(err)
+	return c.outcome(runOne(ctx, c.cf, o, j, obs, func(r *runner.Runner, out *runner.Outcome, err error, dir string) error {
+		defer obs.stop() // before the runner closes
+		return printOutcome(c.cf, out, err, outcomeView{
+			JSON:       true,
+			Pending:    func(*runner.Outcome) string { return "" },
+			Resume:     func(out *runner.Outcome) string { return mcpResumeHint(r, j, out, dir) },
+			Transcript: o.transcript,
+			KeepFiles:  dir != "",
+		})
+	}))
 }
 
 // mcpResumeHint says how an agent picks a job up again.
