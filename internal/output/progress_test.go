@@ -173,6 +173,9 @@ func TestWaitProgressFitsEveryWidth(t *testing.T) {
 		ios.SetTerminalWidth(func() int { return int(width.Load()) })
 		p := ios.NewWaitProgress("lora_fine_tune F5jvdzGnYiAbCdEf")
 		for _, w := range []int{160, 120, 80, 60, 40, 30, 20, 12, 5, 1, 200} {
+			// The clock ticks at the instant each Sleep ends: let that
+			// redraw finish at the old width before the window changes.
+			synctest.Wait()
 			width.Store(int64(w))
 			errOut.Reset()
 			p.Update(3*time.Second, 10*time.Second, "deploying_model 7/8")
