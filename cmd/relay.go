@@ -45,7 +45,7 @@ func (l *listenRelay) start(ctx context.Context, f *Factory, publicURL, stream s
 	err := l.Start(ctx, relay.Options{PublicURL: publicURL, Stream: stream, Version: f.Build.Version,
 		OnStored: func(d relay.Delivery) {
 			sum := webhook.Summarize(d.Body)
-			info(fmt.Sprintf("relayed %s %s for token %.6s…", cmp.Or(shown(sum.Status), "-"), shown(sum.Describe()), d.Token))
+			info(fmt.Sprintf("relayed %s %s for token %s…", cmp.Or(shown(sum.Status), "-"), shown(sum.Describe()), relay.TokenPrefix(d.Token)))
 		},
 		OnError: func(err error) { warn(output.Safe(f.redact(err.Error()))) },
 		OnHeartbeat: func(err error) {

@@ -154,11 +154,9 @@ func (s *Server) Stats() (accepted, rejected, dropped uint64) {
 	return s.accepted.Load(), s.rejected.Load(), s.dropped.Load()
 }
 
-// tokenOf returns the last path segment: users behind their own proxy may
-// mount mlab under a prefix (https://example.com/hooks/<token>).
 // TokenOf is the token a webhook request is addressed to: the last
-// segment of its path (a receiver behind a proxy may be mounted under a
-// prefix).
+// segment of its path (users behind their own proxy may mount mlab under a
+// prefix: https://example.com/hooks/<token>).
 func TokenOf(path string) string {
 	path = strings.TrimSuffix(path, "/")
 	if i := strings.LastIndexByte(path, '/'); i >= 0 {

@@ -235,7 +235,7 @@ func (r *Relay) Accept(ctx context.Context, token string, body []byte, at time.T
 		return http.StatusNotFound, nil
 	case err != nil:
 		r.failed.Add(1)
-		err = fmt.Errorf("relay: a delivery for token %s… was answered 503 (not stored; the sender may retry): %w", prefix(token), err)
+		err = fmt.Errorf("relay: a delivery for token %s… was answered 503 (not stored; the sender may retry): %w", TokenPrefix(token), err)
 		if r.o.OnError != nil {
 			r.o.OnError(err)
 		}
@@ -249,11 +249,11 @@ func (r *Relay) Accept(ctx context.Context, token string, body []byte, at time.T
 	return http.StatusOK, nil
 }
 
-// prefix is the first 6 characters of a token: enough to tell jobs apart
-// in a message, too few to use. A token comes from a request path, so
+// TokenPrefix is the first 6 characters of a token, as every message
+// shows a token: enough to tell jobs apart, too few to use. A token comes from a request path, so
 // anything but a letter, a digit, '-' or '_' (terminal controls, a cut
 // UTF-8 character) is shown as '?'.
-func prefix(tok string) string {
+func TokenPrefix(tok string) string {
 	b := []byte(tok[:min(6, len(tok))])
 	for i, c := range b {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {

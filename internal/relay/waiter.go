@@ -222,7 +222,7 @@ func (g *Registration) read(ctx context.Context) {
 		failures++
 		d := backoff(failures)
 		if w.o.OnError != nil {
-			w.o.OnError(fmt.Errorf("webhook relay, token %s…: %s (attempt %d, retrying in %s): %w", prefix(g.Token), what, failures, d.Round(time.Millisecond), err))
+			w.o.OnError(fmt.Errorf("webhook relay, token %s…: %s (attempt %d, retrying in %s): %w", TokenPrefix(g.Token), what, failures, d.Round(time.Millisecond), err))
 		}
 		check = true
 		t := time.NewTimer(d)
@@ -253,7 +253,7 @@ func (g *Registration) read(ctx context.Context) {
 		}
 		if failures > 0 {
 			if w.o.Notify != nil {
-				w.o.Notify(fmt.Sprintf("webhook relay: reading token %s…'s deliveries works again after %d failed attempts", prefix(g.Token), failures))
+				w.o.Notify(fmt.Sprintf("webhook relay: reading token %s…'s deliveries works again after %d failed attempts", TokenPrefix(g.Token), failures))
 			}
 			failures = 0
 		}
@@ -290,7 +290,7 @@ func (g *Registration) ensure(ctx context.Context, fail func(string, error) bool
 		return false
 	}
 	if restored && g.w.o.Notify != nil {
-		g.w.o.Notify(fmt.Sprintf("webhook relay: token %s…'s registration was gone from Redis (restarted without persistence?) and is registered again; a webhook that came meanwhile was refused, polling covers it", prefix(g.Token)))
+		g.w.o.Notify(fmt.Sprintf("webhook relay: token %s…'s registration was gone from Redis (restarted without persistence?) and is registered again; a webhook that came meanwhile was refused, polling covers it", TokenPrefix(g.Token)))
 	}
 	return true
 }
@@ -323,7 +323,7 @@ func (g *Registration) Unregister() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := g.w.b.Unregister(ctx, g.Token); err != nil && g.w.o.OnError != nil {
-			g.w.o.OnError(fmt.Errorf("webhook relay: unregistering token %s… failed (it expires on its own): %w", prefix(g.Token), err))
+			g.w.o.OnError(fmt.Errorf("webhook relay: unregistering token %s… failed (it expires on its own): %w", TokenPrefix(g.Token), err))
 		}
 	})
 }

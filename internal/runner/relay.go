@@ -48,7 +48,7 @@ func (r *Runner) relayDone(reg *relay.Registration, err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if kerr := reg.Keep(ctx, relay.DefaultStreamTTL); kerr != nil {
-			r.debugf("webhook relay: keeping token %.6s… failed: %v", reg.Token, kerr)
+			r.debugf("webhook relay: keeping token %s… failed: %v", relay.TokenPrefix(reg.Token), kerr)
 		}
 		return
 	}
