@@ -13,6 +13,7 @@ import (
 	"github.com/mlabcli/mlab/internal/journal"
 	"github.com/mlabcli/mlab/internal/links"
 	"github.com/mlabcli/mlab/internal/output"
+	"github.com/mlabcli/mlab/internal/relay"
 	"github.com/mlabcli/mlab/internal/runner"
 	"github.com/spf13/cobra"
 )
@@ -286,7 +287,7 @@ func (o *WaitOptions) relayFor(ctx context.Context, e *journal.Entry) (*jobRelay
 	hint := ""
 	if u == "" {
 		u = e.RelayURL
-		if strings.Contains(u, "xxxxx@") {
+		if relay.IsRedacted(u) {
 			hint = "; the journal keeps the relay's URL without its password: give --relay URL or set " + relayEnv
 		}
 	}

@@ -207,6 +207,23 @@ func isAuthError(err error) bool {
 	return false
 }
 
+// redactedSecret is what [Redact] puts where a secret was.
+const redactedSecret = "xxxxx"
+
+// IsRedacted reports whether the redis URL raw is one [Redact] took a
+// secret out of (a journalled URL, say): it cannot log in to a Redis that
+// wants a password.
+func IsRedacted(raw string) bool {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.User == nil {
+		return false
+	}
+	if pw, ok := u.User.Password(); ok {
+		return pw == redactedSecret
+	}
+	return u.User.Username() == redactedSecret
+}
+
 // Redact returns a redis URL fit to show: a password becomes "xxxxx" (a
 // user name alone, which some write for a password, too). A string that is
 // not a URL keeps nothing before its last '@'.
@@ -216,10 +233,10 @@ func Redact(raw string) string {
 	if err != nil || u.Host == "" && u.User == nil {
 		if i := strings.Index(raw, "://"); i >= 0 {
 			if at := strings.LastIndex(raw[i+3:], "@"); at >= 0 {
-				return raw[:i+3] + "xxxxx" + raw[i+3+at:]
+				return raw[:i+3] + redactedSecret + raw[i+3+at:]
 			}
 		} else if at := strings.LastIndex(raw, "@"); at >= 0 {
-			return "xxxxx" + raw[at:]
+			return redactedSecret + raw[at:]
 		}
 		return raw
 	}
@@ -227,9 +244,9 @@ func Redact(raw string) string {
 		return u.String()
 	}
 	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		u.User = url.UserPassword(u.User.Username(), redactedSecret)
 	} else {
-		u.User = url.User("xxxxx")
+		u.User = url.User(redactedSecret)
 	}
 	return u.String()
 }
@@ -246,12 +263,12 @@ func scrubText(s string, u *url.URL) string {
 	if len(secret) < 1 {
 		return s
 	}
-	s = strings.ReplaceAll(s, secret, "xxxxx")
+	s = strings.ReplaceAll(s, secret, redactedSecret)
 	if esc := url.QueryEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "xxxxx")
+		s = strings.ReplaceAll(s, esc, redactedSecret)
 	}
 	if esc := url.PathEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "xxxxx")
+		s = strings.ReplaceAll(s, esc, redactedSecret)
 	}
 	return s
 }

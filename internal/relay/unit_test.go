@@ -32,6 +32,23 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+func TestIsRedacted(t *testing.T) {
+	for in, want := range map[string]bool{
+		"redis://127.0.0.1:6379/0":           false,
+		"redis://:hunter2@host:6379/0":       false,
+		"redis://alice@host/0":               false,
+		"redis://:xxxxx@host:6379/0":         true,
+		"rediss://alice:xxxxx@host:6380/1":   true,
+		"redis://xxxxx@host/0":               true,
+		Redact("redis://:p%40ss@host/0?x=1"): true,
+		"redis://host/0?note=xxxxx@":         false,
+	} {
+		if got := IsRedacted(in); got != want {
+			t.Errorf("IsRedacted(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestOpenRedisErrors(t *testing.T) {
 	for _, raw := range []string{
 		"http://:pw123@host/0",
