@@ -157,15 +157,22 @@ type jobResult struct {
 	stderr string
 }
 
-// runJob runs one `mlab img --wait --relay` and returns its result.
-func runJob(t testing.TB, bin, dir, base, relayURL, prompt string, extra ...string) jobResult {
-	t.Helper()
+// startJob starts one `mlab img PROMPT --wait --json --relay relayURL`
+// (plus extra) with its state in dir; links are not watched, so only the
+// webhook or the poll ends it.
+func startJob(t testing.TB, bin, dir, base, relayURL, prompt string, extra ...string) *proc {
 	args := append([]string{"img", prompt, "--wait", "--json", "--relay", relayURL, "--probe-rate", "0", "--timeout", "2m"}, extra...)
-	p := startProc(t, bin, relayEnv(dir, base), args...)
-	code := p.wait(t, 3*time.Minute)
-	r := jobResult{code: code, ended: p.ended, stderr: p.err.String()}
+	return startProc(t, bin, relayEnv(dir, base), args...)
+}
+
+// result waits for a job process (or mlab wait) and decodes its --json
+// result.
+func result(t testing.TB, p *proc) jobResult {
+	t.Helper()
+	r := jobResult{code: p.wait(t, 3*time.Minute)}
+	r.ended, r.stderr = p.ended, p.err.String()
 	if err := json.Unmarshal([]byte(p.out.String()), &r); err != nil {
-		t.Errorf("job %q: exit %d, stdout %q: %v\n%s", prompt, code, p.out.String(), err, r.stderr)
+		t.Errorf("%s: exit %d, stdout %q: %v\n%s", strings.Join(p.cmd.Args[1:3], " "), r.code, p.out.String(), err, r.stderr)
 	}
 	return r
 }
@@ -181,7 +188,7 @@ func runJobs(t testing.TB, bin, base, relayURL string, n, conc int, extra ...str
 		dir := t.TempDir()
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				res[i] = runJob(t, bin, dir, base, relayURL, fmt.Sprintf("relay job %d", i), extra...)
+				res[i] = result(t, startJob(t, bin, dir, base, relayURL, fmt.Sprintf("relay job %d", i), extra...))
 			}
 		})
 	}
@@ -433,20 +440,17 @@ func submitted(t testing.TB, srv *sandbox.Server, n int) {
 func startJobs(t testing.TB, bin, base, relayURL string, n int, extra ...string) []*proc {
 	ps := make([]*proc, n)
 	for i := range ps {
-		args := append([]string{"img", fmt.Sprintf("fault job %d", i), "--wait", "--json", "--relay", relayURL, "--probe-rate", "0", "--timeout", "2m"}, extra...)
-		ps[i] = startProc(t, bin, relayEnv(t.TempDir(), base), args...)
+		ps[i] = startJob(t, bin, t.TempDir(), base, relayURL, fmt.Sprintf("fault job %d", i), extra...)
 	}
 	return ps
 }
 
+// results waits for the processes and decodes their results.
 func results(t testing.TB, ps []*proc) []jobResult {
 	t.Helper()
 	res := make([]jobResult, len(ps))
 	for i, p := range ps {
-		res[i] = jobResult{code: p.wait(t, 2*time.Minute), stderr: p.err.String()}
-		if err := json.Unmarshal([]byte(p.out.String()), &res[i]); err != nil {
-			t.Errorf("job %d: exit %d, stdout %q: %v\n%s", i, res[i].code, p.out.String(), err, res[i].stderr)
-		}
+		res[i] = result(t, p)
 	}
 	return res
 }
@@ -508,7 +512,7 @@ func TestRelayFaults(t *testing.T) {
 		// --relay, no MLAB_RELAY), reads it from the token's stream.
 		srv, base := newSandbox(t, sandbox.Options{Delay: time.Second, ETA: time.Minute, FirstID: 134701497})
 		dir := t.TempDir()
-		p := startProc(t, bin, relayEnv(dir, base), "img", "killed waiter", "--wait", "--json", "--relay", relayURL, "--probe-rate", "0")
+		p := startJob(t, bin, dir, base, relayURL, "killed waiter")
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) { // its id is journalled
 			if b, _ := os.ReadFile(filepath.Join(dir, "state", journal.LogName)); bytes.Contains(b, []byte(`"id":"134701497"`)) {
 				break
@@ -523,7 +527,7 @@ func TestRelayFaults(t *testing.T) {
 				t.Fatal("the sandbox sent no webhook")
 			}
 		}
-		res := results(t, []*proc{startProc(t, bin, relayEnv(dir, base), "wait", "134701497", "--json")})
+		res := []jobResult{result(t, startProc(t, bin, relayEnv(dir, base), "wait", "134701497", "--json"))}
 		allViaWebhook(t, "mlab wait after kill -9", res, nil)
 		if !strings.Contains(res[0].stderr, "reading its webhook from the relay") {
 			t.Errorf("mlab wait does not say it reads the relay:\n%s", res[0].stderr)
@@ -646,8 +650,11 @@ func scriptCondition(cond string) (bool, error) {
 	return redistest.Addr() != "", nil
 }
 
+// scriptRelayURL is database scriptDB of the shared test Redis.
+func scriptRelayURL() string { return fmt.Sprintf("redis://%s/%d", redistest.Addr(), scriptDB) }
+
 func scriptRedis(ts *testscript.TestScript) *redis.Client {
-	opt, err := redis.ParseURL(fmt.Sprintf("redis://%s/%d", redistest.Addr(), scriptDB))
+	opt, err := redis.ParseURL(scriptRelayURL())
 	ts.Check(err)
 	return redis.NewClient(opt)
 }
@@ -659,7 +666,7 @@ func cmdRedisDB(ts *testscript.TestScript, neg bool, args []string) {
 	c := scriptRedis(ts)
 	defer c.Close()
 	ts.Check(c.FlushDB(context.Background()).Err())
-	ts.Setenv("RELAY", fmt.Sprintf("redis://%s/%d", redistest.Addr(), scriptDB))
+	ts.Setenv("RELAY", scriptRelayURL())
 }
 
 func cmdWaitRelay(ts *testscript.TestScript, neg bool, args []string) {
