@@ -120,9 +120,12 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	cmd.SandboxFlags(fs, &o)
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	// Scripts want quick jobs unless they say otherwise, and the ids they
-	// name (a script's --first-id wins).
+	// name (a script's own flags win).
 	fs.Set("delay", "300ms")
 	fs.Set("first-id", "134701497")
+	// A script that expects "via":"webhook" must not lose to a probe of the
+	// files when the machine is busy (--webhook-first=false to race them).
+	fs.Set("webhook-first", "true")
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("sandbox: %v", err)
 	}

@@ -84,6 +84,7 @@ func SandboxFlags(fl *pflag.FlagSet, o *sandbox.Options) {
 	fl.BoolVar(&o.DropWebhooks, "drop-webhooks", false, "never send webhooks (clients must poll)")
 	fl.BoolVar(&o.DuplicateWebhooks, "duplicate-webhooks", false, "send every webhook twice")
 	durationFlag(fl, &o.WebhookDelay, "webhook-delay", 0, "send webhooks this long after the job is done")
+	fl.BoolVar(&o.WebhookFirst, "webhook-first", false, "a job is done to fetches and to probes of its files (HEAD, ranged GET) only once its webhook has been answered: the webhook path wins on a loaded machine too")
 	fl.BoolVar(&o.Fail, "fail", false, "every job ends failed")
 	fl.StringVar(&o.FailMessage, "fail-message", "", "the reason failed jobs give")
 	fl.BoolVar(&o.Immediate, "immediate", false, "answer submits with the finished result at once")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,10 @@ type job struct {
 	files, proxy   []string
 	meta           object
 	fate           fate // drawn from the seed: duration, webhook faults
+	// held is set while the job's on-time webhook is still to be answered
+	// under Options.WebhookFirst: a fetch says processing and a probe of
+	// its files finds nothing yet.
+	held atomic.Bool
 }
 
 // done tells whether the job has finished (succeeded or failed) at now.
@@ -72,6 +77,10 @@ func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, 
 	if wh, ok := c.body["webhook"].(string); ok {
 		j.webhook = strings.TrimSpace(wh)
 	}
+	// Under WebhookFirst an on-time webhook is answered before a fetch or
+	// a probe tells the job is done (a late one is late by design);
+	// scheduleWebhook lets go when it arms none.
+	j.held.Store(s.opts.WebhookFirst && j.webhook != "" && !s.opts.Immediate && !f.drop && !f.late)
 	if v, ok := c.body["track_id"]; ok {
 		j.trackID = v
 	}
@@ -205,7 +214,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	j := s.jobs[idStr]
 	s.mu.Unlock()
-	if err != nil || j == nil || n < 0 || n >= j.samples || ext != j.kind.ext || j.failed || !j.done(time.Now()) {
+	if err != nil || j == nil || n < 0 || n >= j.samples || ext != j.kind.ext || j.failed || !j.done(time.Now()) || (probe && j.held.Load()) {
 		notFound(w)
 		return
 	}

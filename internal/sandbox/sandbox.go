@@ -37,6 +37,19 @@ type Options struct {
 	// WebhookDelay is an extra delay before the webhook POST once the job is
 	// done (default 0).
 	WebhookDelay time.Duration
+	// WebhookFirst makes a generation job's webhook reach its receiver
+	// before anything else tells the job is done: until its on-time
+	// webhook POST has been answered, or has failed, a fetch says
+	// processing and a probe of its output files (a HEAD or a bounded
+	// ranged GET, see ProbeRateLimit) is answered 404. On an idle machine
+	// that is the order anyway, as the files appear when the webhook
+	// leaves; on a loaded one a probe or a fetch can land before the POST
+	// does, and a test of the webhook path would see the job end by its
+	// links or a poll. Plain downloads are not held: a client that has the
+	// webhook downloads at once, before the sandbox has read the answer.
+	// WebhookDelay then plays a slow delivery. A dropped or late webhook,
+	// an Immediate answer or a submit without a webhook holds nothing back.
+	WebhookFirst bool
 	// DropWebhookRate is the share of jobs (trainings, workflow executions)
 	// whose webhook is never sent, from 0 to 1. Which jobs is drawn from
 	// Seed: see Seed.

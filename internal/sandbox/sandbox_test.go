@@ -3,10 +3,12 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/gif"
 	_ "image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -906,4 +908,93 @@ func TestPHPJSON(t *testing.T) {
 	if err := json.Unmarshal(got, &back); err != nil || back["url"] != "https://a/b" || back["s"] != "é😀<&>" {
 		t.Errorf("round trip: %v %v", err, back)
 	}
+}
+
+// TestWebhookFirst: under WebhookFirst a job whose webhook POST is still
+// unanswered is not done to a fetch or to a probe of its files (without
+// it, both say done while the POST is held: the race they can win), while
+// a plain download finds the files; once the POST is answered both see
+// the job done. A dropped or late webhook, or a webhook
+// URL that refuses connections, holds nothing back.
+func TestWebhookFirst(t *testing.T) {
+	probe := func(t *testing.T, link string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodHead, link, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, first := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first=%v", first), func(t *testing.T) {
+			got := make(chan struct{})
+			release := make(chan struct{})
+			rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(got)
+				<-release
+			}))
+			defer rs.Close()
+			_, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, WebhookFirst: first})
+			a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": rs.URL}), nil)
+			link := strs(t, a.body["future_links"])[0]
+			select {
+			case <-got:
+			case <-time.After(3 * time.Second):
+				t.Fatal("no webhook")
+			}
+			want := 200
+			if first {
+				want = 404
+			}
+			if code := probe(t, link); code != want {
+				t.Errorf("a probe while the webhook is unanswered: %d, want %d", code, want)
+			}
+			if code, _, _ := get(t, link); code != 200 {
+				t.Errorf("a download while the webhook is unanswered: %d, want 200", code)
+			}
+			fetch := func() any {
+				return post(t, a.body["fetch_result"].(string), map[string]any{"key": testKey}, nil).body["status"]
+			}
+			wantStatus := "success"
+			if first {
+				wantStatus = "processing"
+			}
+			if st := fetch(); st != wantStatus {
+				t.Errorf("a fetch while the webhook is unanswered: %v, want %s", st, wantStatus)
+			}
+			close(release)
+			waitFor(t, "done after the webhook", func() bool { return probe(t, link) == 200 && fetch() == "success" })
+		})
+	}
+	for name, o := range map[string]Options{
+		"dropped": {DropWebhooks: true},
+		"late":    {LateWebhookRate: 1, LateWebhookDelay: time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs, _ := receiver(t)
+			o.Delay, o.WebhookFirst = 10*time.Millisecond, true
+			_, ts := newSandbox(t, o)
+			a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": rs.URL}), nil)
+			waitFor(t, "the files probed without the webhook", func() bool { return probe(t, strs(t, a.body["future_links"])[0]) == 200 })
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := "http://" + l.Addr().String() + "/hook"
+		l.Close()
+		s, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, WebhookFirst: true})
+		a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": dead}), nil)
+		waitFor(t, "the files probed after the failed POST", func() bool { return probe(t, strs(t, a.body["future_links"])[0]) == 200 })
+		if s.Stats().WebhookErrors != 1 {
+			t.Errorf("stats %+v, want one webhook error", s.Stats())
+		}
+	})
 }

@@ -196,7 +196,7 @@ func (s *Server) armTrainingLocked(t *training, i int) {
 			{"training_status", t.status(i)},
 			{"logs", t.logs(i)},
 			{"model_id", t.id},
-		}, t.fate.dup)
+		}, t.fate.dup, nil)
 		if i < t.last() && s.ctx.Err() == nil {
 			s.mu.Lock()
 			s.armTrainingLocked(t, i+1)

@@ -22,10 +22,10 @@ func (s *Server) scheduleWebhook(j *job) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.planHookLocked("job "+j.idText, j.webhook, j.fate) {
-		return
+	if !s.planHookLocked("job "+j.idText, j.webhook, j.fate) ||
+		!s.armLocked(j.idText, s.hookWaitLocked(j.doneAt, j.fate), func() { s.deliver(j) }) {
+		j.held.Store(false) // no webhook to wait for (see Options.WebhookFirst)
 	}
-	s.armLocked(j.idText, s.hookWaitLocked(j.doneAt, j.fate), func() { s.deliver(j) })
 }
 
 // armLocked runs fn after wait on a timer registered under name, so Close stops
@@ -104,12 +104,17 @@ func (s *Server) deliver(j *job) {
 			{"meta", j.meta},
 		}
 	}
-	s.send("job "+j.idText, j.webhook, payload, j.fate.dup)
+	// A held job's files answer probes once the first POST has been
+	// answered or has failed (a duplicate comes after that), or the server
+	// is closing.
+	defer j.held.Store(false)
+	s.send("job "+j.idText, j.webhook, payload, j.fate.dup, func() { j.held.Store(false) })
 }
 
 // send encodes payload PHP-style and POSTs it to raw, twice when dup.
-// what names the job in the log.
-func (s *Server) send(what, raw string, payload any, dup bool) {
+// what names the job in the log; posted, if set, runs after the first POST
+// (answered or not).
+func (s *Server) send(what, raw string, payload any, dup bool, posted func()) {
 	body, err := phpJSON(payload)
 	if err != nil {
 		s.logf("sandbox: %s: webhook: %v", what, err)
@@ -119,11 +124,14 @@ func (s *Server) send(what, raw string, payload any, dup bool) {
 	if dup {
 		times = 2
 	}
-	for range times {
+	for i := range times {
 		if s.ctx.Err() != nil {
 			return
 		}
 		s.post(what, raw, body)
+		if i == 0 && posted != nil {
+			posted()
+		}
 	}
 }
 

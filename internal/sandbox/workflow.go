@@ -436,7 +436,7 @@ func (s *Server) armWorkflowLocked(e *execution, wait time.Duration) {
 		e.hookSent = true
 		payload := s.wfWebhookLocked(e, time.Now())
 		s.mu.Unlock()
-		s.send(fmt.Sprintf("execution %d", e.id), e.webhook, payload, e.fate.dup)
+		s.send(fmt.Sprintf("execution %d", e.id), e.webhook, payload, e.fate.dup, nil)
 	})
 }
 
