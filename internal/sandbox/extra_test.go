@@ -801,6 +801,7 @@ func TestMediaOutputs(t *testing.T) {
 		tc.body["key"] = testKey
 		tc.body["webhook"] = rs.URL + "/m"
 		tc.body["track_id"] = fmt.Sprint("m-", i)
+		submitted := time.Now()
 		a := post(t, ts.URL+tc.path, tc.body, nil)
 		if a.status != 200 || a.body["status"] != "processing" {
 			t.Errorf("%s: %d %s", tc.path, a.status, a.raw)
@@ -817,7 +818,10 @@ func TestMediaOutputs(t *testing.T) {
 		}[tc.ctype]) {
 			t.Errorf("%s: future link %s", tc.path, future[0])
 		}
-		if p := post(t, fr, map[string]any{"key": testKey}, nil); p.body["status"] != "processing" {
+		// Processing until the job's 20 ms are up (a busy machine may take
+		// longer than that to send the fetch).
+		if p := post(t, fr, map[string]any{"key": testKey}, nil); p.body["status"] != "processing" &&
+			(p.body["status"] != "success" || time.Since(submitted) < 20*time.Millisecond) {
 			t.Errorf("%s: first fetch %s", tc.path, p.raw)
 		}
 		h := nextHook(t, ch, tc.path)
@@ -869,10 +873,12 @@ func TestCloseStopsTrainingAndWorkflowTimers(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d timers left after Close", n)
 	}
-	sent := s.Stats().WebhooksSent
+	// On a busy machine more stages or an execution may have ended before
+	// Close (their webhooks are queued in ch); nothing is sent after it.
+	atClose := s.Stats()
 	time.Sleep(400 * time.Millisecond)
-	if len(ch) != 0 || s.Stats().WebhooksSent != sent {
-		t.Errorf("webhooks after Close: %d queued, stats %+v", len(ch), s.Stats())
+	if st := s.Stats(); 1+len(ch) > atClose.WebhooksSent+atClose.WebhookErrors || st.WebhooksSent != atClose.WebhooksSent {
+		t.Errorf("webhooks after Close: %d queued, stats %+v, at Close %+v", len(ch), st, atClose)
 	}
 	ts.Close()
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+4 })

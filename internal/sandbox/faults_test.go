@@ -836,7 +836,9 @@ func TestManyJobsAreCheap(t *testing.T) {
 func TestCloseStopsLateWebhooks(t *testing.T) {
 	t.Parallel()
 	rs, hooks := newHookLog(t)
-	s := New(Options{Delay: 10 * time.Millisecond, LateWebhookRate: 0.5, LateWebhookDelay: 500 * time.Millisecond, DuplicateWebhookRate: 0.3, Seed: 9})
+	// The late webhooks are 1.5 s late: the on-time ones have all come
+	// long before, even on a busy machine.
+	s := New(Options{Delay: 10 * time.Millisecond, LateWebhookRate: 0.5, LateWebhookDelay: 1500 * time.Millisecond, DuplicateWebhookRate: 0.3, Seed: 9})
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	submitMany(t, soakClient(t), ts.URL, 100, 10, map[string]any{"webhook": rs.URL})
@@ -851,7 +853,13 @@ func TestCloseStopsLateWebhooks(t *testing.T) {
 	}
 	atClose := s.Stats()
 	posted := atClose.WebhooksSent + atClose.WebhookErrors
-	time.Sleep(600 * time.Millisecond) // past every late webhook
+	s.mu.Lock()
+	left := len(s.timers)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d timers left after Close", left)
+	}
+	time.Sleep(1600 * time.Millisecond) // past every late webhook
 	// A POST on the wire when Close aborted it may still reach the
 	// receiver, but nothing is sent once Close has returned.
 	if st := s.Stats(); st.WebhooksSent+st.WebhookErrors != posted || hooks.count() > posted {
