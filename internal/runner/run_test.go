@@ -20,9 +20,10 @@ import (
 
 // TestRunViaWebhook runs one job on loopback: a real receiver gives it a
 // token, the sandbox POSTs the webhook there, and the future_links confirm
-// it without a single fetch.
+// it without a single fetch. (WebhookFirst: a busy machine that delays the
+// POST must not let a probe of the links win.)
 func TestRunViaWebhook(t *testing.T) {
-	sb := sandbox.New(sandbox.Options{Delay: 200 * time.Millisecond})
+	sb := sandbox.New(sandbox.Options{Delay: 200 * time.Millisecond, WebhookFirst: true})
 	t.Cleanup(func() { sb.Close() })
 	base, err := sb.Start("127.0.0.1:0")
 	if err != nil {
