@@ -432,7 +432,7 @@ func (s *Server) fetch(w http.ResponseWriter, c *call, service, id string) strin
 		})
 		return "unknown id"
 	}
-	if !j.done(time.Now()) || j.held.Load() { // see Options.WebhookFirst
+	if !j.fetchedDone(time.Now()) {
 		msgKey := "message"
 		if imageFamily(service) {
 			msgKey = "messege"

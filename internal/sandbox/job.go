@@ -41,6 +41,10 @@ type job struct {
 // done tells whether the job has finished (succeeded or failed) at now.
 func (j *job) done(now time.Time) bool { return !now.Before(j.doneAt) }
 
+// fetchedDone tells whether a fetch at now sees the job finished: done,
+// and not held for its webhook (Options.WebhookFirst).
+func (j *job) fetchedDone(now time.Time) bool { return j.done(now) && !j.held.Load() }
+
 // newJob builds job id, which runs until doneAt as f decided.
 func (s *Server) newJob(c *call, id int64, version, service, op string, f fate, createdAt, doneAt time.Time) *job {
 	j := &job{

@@ -291,7 +291,7 @@ func (s *Server) v7Fetch(w http.ResponseWriter, c *call, family, id string) stri
 		return "unknown id"
 	}
 	now := time.Now()
-	if !j.done(now) || j.held.Load() { // see Options.WebhookFirst
+	if !j.fetchedDone(now) {
 		left := int64(math.Ceil(max(j.eta-now.Sub(j.createdAt), 0).Seconds()))
 		writePHP(w, http.StatusOK, object{
 			{"status", "processing"}, {"id", j.idValue}, {"eta", left}, {"message", "Request is still processing, " + msgTryLater}, {"output", []string{}},

@@ -104,9 +104,9 @@ func (s *Server) deliver(j *job) {
 			{"meta", j.meta},
 		}
 	}
-	// A held job's files answer probes once the first POST has been
-	// answered or has failed (a duplicate comes after that), or the server
-	// is closing.
+	// A held job is done to fetches and probes once the first POST has
+	// been answered or has failed (a duplicate comes after that), or when
+	// no POST goes out at all.
 	defer j.held.Store(false)
 	s.send("job "+j.idText, j.webhook, payload, j.fate.dup, func() { j.held.Store(false) })
 }
