@@ -914,22 +914,11 @@ func TestPHPJSON(t *testing.T) {
 // unanswered is not done to a fetch or to a probe of its files (without
 // it, both say done while the POST is held: the race they can win), while
 // a plain download finds the files; once the POST is answered both see
-// the job done. A dropped or late webhook, or a webhook
-// URL that refuses connections, holds nothing back.
+// the job done. A dropped or late webhook, or a webhook URL that refuses
+// connections, holds nothing back.
 func TestWebhookFirst(t *testing.T) {
-	probe := func(t *testing.T, link string) int {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodHead, link, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	// A probe of the job's file, in-process (see hit).
+	probe := func(s *Server, link string) int { return hit(s, http.MethodHead, link, "").Code }
 	for _, first := range []bool{false, true} {
 		t.Run(fmt.Sprintf("first=%v", first), func(t *testing.T) {
 			got := make(chan struct{})
@@ -939,7 +928,7 @@ func TestWebhookFirst(t *testing.T) {
 				<-release
 			}))
 			defer rs.Close()
-			_, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, WebhookFirst: first})
+			s, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, WebhookFirst: first})
 			a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": rs.URL}), nil)
 			link := strs(t, a.body["future_links"])[0]
 			select {
@@ -951,7 +940,7 @@ func TestWebhookFirst(t *testing.T) {
 			if first {
 				want = 404
 			}
-			if code := probe(t, link); code != want {
+			if code := probe(s, link); code != want {
 				t.Errorf("a probe while the webhook is unanswered: %d, want %d", code, want)
 			}
 			if code, _, _ := get(t, link); code != 200 {
@@ -968,7 +957,7 @@ func TestWebhookFirst(t *testing.T) {
 				t.Errorf("a fetch while the webhook is unanswered: %v, want %s", st, wantStatus)
 			}
 			close(release)
-			waitFor(t, "done after the webhook", func() bool { return probe(t, link) == 200 && fetch() == "success" })
+			waitFor(t, "done after the webhook", func() bool { return probe(s, link) == 200 && fetch() == "success" })
 		})
 	}
 	for name, o := range map[string]Options{
@@ -978,9 +967,9 @@ func TestWebhookFirst(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rs, _ := receiver(t)
 			o.Delay, o.WebhookFirst = 10*time.Millisecond, true
-			_, ts := newSandbox(t, o)
+			s, ts := newSandbox(t, o)
 			a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": rs.URL}), nil)
-			waitFor(t, "the files probed without the webhook", func() bool { return probe(t, strs(t, a.body["future_links"])[0]) == 200 })
+			waitFor(t, "the files probed without the webhook", func() bool { return probe(s, strs(t, a.body["future_links"])[0]) == 200 })
 		})
 	}
 	t.Run("refused", func(t *testing.T) {
@@ -992,7 +981,7 @@ func TestWebhookFirst(t *testing.T) {
 		l.Close()
 		s, ts := newSandbox(t, Options{Delay: 10 * time.Millisecond, WebhookFirst: true})
 		a := post(t, ts.URL+"/api/v6/images/text2img", text2img(map[string]any{"webhook": dead}), nil)
-		waitFor(t, "the files probed after the failed POST", func() bool { return probe(t, strs(t, a.body["future_links"])[0]) == 200 })
+		waitFor(t, "the files probed after the failed POST", func() bool { return probe(s, strs(t, a.body["future_links"])[0]) == 200 })
 		if s.Stats().WebhookErrors != 1 {
 			t.Errorf("stats %+v, want one webhook error", s.Stats())
 		}
